@@ -1,0 +1,81 @@
+#include "image.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <stb/stb_image.h>
+#include <stb/stb_image_resize.h>
+#include <stb/stb_image_write.h>
+
+namespace cosal {
+
+Image load_image(const std::string& path, int want_channels) {
+  if (want_channels < 0 || want_channels > 4 || want_channels == 2)
+    throw ImageError(path + ": unsupported channel count requested");
+  int w = 0, h = 0, c = 0;
+  stbi_uc* data = stbi_load(path.c_str(), &w, &h, &c, want_channels);
+  if (!data)
+    throw ImageError(path + ": cannot decode image (" + std::string(stbi_failure_reason()) + ")");
+  Image img;
+  img.width = w;
+  img.height = h;
+  img.channels = want_channels ? want_channels : c;
+  img.pixels.assign(data, data + static_cast<size_t>(w) * h * img.channels);
+  stbi_image_free(data);
+  return img;
+}
+
+namespace {
+void write_cb(void* ctx, void* data, int size) {
+  auto* buf = static_cast<std::vector<uint8_t>*>(ctx);
+  auto* p = static_cast<uint8_t*>(data);
+  buf->insert(buf->end(), p, p + size);
+}
+}  // namespace
+
+void save_png(const std::string& path, const Image& image) {
+  if (image.empty()) throw ImageError(path + ": refusing to write an empty image");
+  std::vector<uint8_t> encoded;
+  if (!stbi_write_png_to_func(write_cb, &encoded, image.width, image.height, image.channels,
+                              image.pixels.data(), image.width * image.channels))
+    throw ImageError(path + ": PNG encoding failed");
+  const std::string tmp = path + ".tmp-" + std::to_string(getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw ImageError(tmp + ": " + std::strerror(errno));
+  size_t off = 0;
+  while (off < encoded.size()) {
+    ssize_t n = ::write(fd, encoded.data() + off, encoded.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw ImageError(tmp + ": " + std::strerror(e));
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    throw ImageError(tmp + ": cannot flush to disk");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    throw ImageError(path + ": " + std::strerror(e));
+  }
+}
+
+Image resize(const Image& image, int width, int height) {
+  if (width <= 0 || height <= 0) throw ImageError("resize: bad target size");
+  Image out(width, height, image.channels);
+  if (!stbir_resize_uint8(image.pixels.data(), image.width, image.height, 0, out.pixels.data(),
+                          width, height, 0, image.channels))
+    throw ImageError("resize failed");
+  return out;
+}
+
+}  // namespace cosal

@@ -1,0 +1,114 @@
+// The inference client that the GStreamer element and the tools use. It hides
+// LibTorch: nothing here includes <torch/torch.h>, so the element compiles
+// against a small header, the way onnxinference's element talks to its
+// inference client.
+//
+// Concepts (names from the paper):
+//   Model      - one loaded weights file on one device, immutable after load,
+//                shared read-only by every stream and thread.
+//   Features   - the backbone output for one frame (X_n plus skips), computed
+//                once and cached by the caller for its window.
+//   GroupState - the RCAU group feature G, owned by one stream.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace cosal {
+
+class ModelError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Packed 8-bit RGB, rows `stride` bytes apart.
+struct RgbView {
+  const uint8_t* data = nullptr;
+  int width = 0;
+  int height = 0;
+  int stride = 0;
+};
+
+struct ModelInfo {
+  std::string path;
+  std::string backbone;  // "mobilenet_v2", "vgg16"
+  std::string variant;   // "rcau", "baseline", "convgru", "rcau_no_reset", ...
+  int input_width = 0;   // native training size; any multiple of size_multiple() works
+  int input_height = 0;
+  int size_multiple = 16;
+  bool uses_group = true;  // false for the single-image baseline
+  std::string provenance;  // training command / data, from the file's metadata
+};
+
+class Features {
+ public:
+  Features() = default;
+  bool empty() const { return !impl_; }
+  struct Impl;
+  explicit Features(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  const std::shared_ptr<const Impl>& impl() const { return impl_; }
+
+ private:
+  std::shared_ptr<const Impl> impl_;
+};
+
+class GroupState {
+ public:
+  GroupState();
+  ~GroupState();
+  GroupState(GroupState&&) noexcept;
+  GroupState& operator=(GroupState&&) noexcept;
+  GroupState(const GroupState&) = delete;
+  GroupState& operator=(const GroupState&) = delete;
+  void reset();
+  bool empty() const;
+  int64_t steps() const;  // RCAU steps since the last reset
+  struct Impl;
+  Impl& impl() { return *impl_; }
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+class Model {
+ public:
+  // Loads (or returns the already loaded) model for (canonical path, device).
+  // device: "auto" (CUDA if available, else CPU with a warning in `warning`),
+  // "cpu", "cuda", "cuda:N". Throws ModelError naming the file and problem.
+  static std::shared_ptr<const Model> acquire(const std::string& path,
+                                              const std::string& device = "cpu",
+                                              std::string* warning = nullptr);
+  // Where the installed default model lives ($COSAL_MODEL overrides).
+  static std::string default_path();
+
+  virtual ~Model() = default;
+  virtual const ModelInfo& info() const = 0;
+  virtual std::string device() const = 0;  // resolved: "cpu", "cuda:0", ...
+
+  // Backbone on a batch of frames, all of the same size (a multiple of
+  // info().size_multiple). Thread-safe.
+  virtual std::vector<Features> encode(const std::vector<RgbView>& frames) const = 0;
+  // One RCAU step: G_n from G_{n-1} and X_n (G_0 = X_1 when state is empty).
+  virtual void update(GroupState& state, const Features& frame) const = 0;
+  // reset + update over `window` in order: the group feature of a window.
+  virtual void seed(GroupState& state, const std::vector<Features>& window) const = 0;
+  // M_n for `frame` against the current G, at the frame's encoded size,
+  // values in [0, 1], row-major into `mask` (width*height floats). An empty
+  // state decodes against the frame's own features (a group of one).
+  virtual void decode(const GroupState& state, const Features& frame, float* mask) const = 0;
+  // Whole-group forward, for tools and tests: masks for N frames of one group.
+  virtual std::vector<std::vector<float>> forward_group(const std::vector<RgbView>& frames) const = 0;
+  // Bytes of weights held (for the "instances share weights" check).
+  virtual size_t weight_bytes() const = 0;
+};
+
+// Intra-op threads for CPU inference (process-wide in LibTorch); 0 = default.
+void set_cpu_threads(int threads);
+int cpu_threads();
+bool cuda_available();
+
+}  // namespace cosal

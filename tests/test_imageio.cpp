@@ -1,0 +1,49 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "image.h"
+
+namespace fs = std::filesystem;
+
+TEST(ImageIo, PngRoundTripIsExactAndAtomic) {
+  cosal::Image img(7, 5, 3);
+  for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>(i * 37);
+  const fs::path dir = fs::temp_directory_path() / "cosal_imageio_test";
+  fs::create_directories(dir);
+  const std::string path = (dir / "a.png").string();
+  cosal::save_png(path, img);
+  for (const auto& e : fs::directory_iterator(dir))
+    EXPECT_EQ(e.path().extension(), ".png") << "temporary file left behind: " << e.path();
+  cosal::Image back = cosal::load_image(path);
+  EXPECT_EQ(back.width, 7);
+  EXPECT_EQ(back.height, 5);
+  EXPECT_EQ(back.channels, 3);
+  EXPECT_EQ(back.pixels, img.pixels);
+  cosal::Image gray = cosal::load_image(path, 1);
+  EXPECT_EQ(gray.channels, 1);
+  fs::remove_all(dir);
+}
+
+TEST(ImageIo, BadFilesGiveErrorsNamingTheFile) {
+  const fs::path p = fs::temp_directory_path() / "cosal_not_an_image.png";
+  FILE* f = std::fopen(p.c_str(), "wb");
+  std::fputs("definitely not a png", f);
+  std::fclose(f);
+  try {
+    cosal::load_image(p.string());
+    FAIL() << "no error";
+  } catch (const cosal::ImageError& e) {
+    EXPECT_NE(std::string(e.what()).find(p.string()), std::string::npos);
+  }
+  EXPECT_THROW(cosal::load_image("/nonexistent/x.png"), cosal::ImageError);
+  fs::remove(p);
+}
+
+TEST(ImageIo, ResizeKeepsConstantImagesConstant) {
+  cosal::Image img(10, 6, 1, 200);
+  cosal::Image r = cosal::resize(img, 33, 17);
+  ASSERT_EQ(r.pixels.size(), 33u * 17u);
+  for (uint8_t v : r.pixels) EXPECT_EQ(v, 200);
+}
