@@ -106,6 +106,13 @@ class Model {
   virtual size_t weight_bytes() const = 0;
 };
 
+// Writes a randomly initialised model file (for tests and for trying the
+// plumbing without trained weights). backbone: "tiny" (a small CNN made for
+// fast tests), "mobilenet_v2", "vgg16"; input_size: the native square size.
+void write_random_model(const std::string& path, const std::string& backbone = "tiny",
+                        const std::string& variant = "rcau", int input_size = 64,
+                        uint64_t seed = 0);
+
 // Intra-op threads for CPU inference (process-wide in LibTorch); 0 = default.
 void set_cpu_threads(int threads);
 int cpu_threads();
