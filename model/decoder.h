@@ -1,0 +1,55 @@
+// The decoder: [S_n, G] at the backbone's stride -> logits at input size.
+// A 3x3 conv over the concatenation (against the aliasing of the following
+// upsampling), 3x3 convs and bilinear-initialised ConvTranspose2d (stride 2,
+// kernel 4) stages that merge the backbone's finer skips through 1x1
+// projections, a final 3x3 logits conv and a bilinear resize to the input.
+#pragma once
+
+#include <vector>
+
+#include <torch/torch.h>
+
+namespace cosal {
+
+struct DecoderOptions {
+  int64_t sir_channels = 64;
+  int64_t group_channels = 96;         // 0: no group input (the baseline)
+  int64_t channels = 64;               // width at the backbone stride; halves per stage (>= 8)
+  int64_t stride = 16;                 // of S_n and G
+  std::vector<int64_t> skip_channels;  // finest first, as BackboneFeatures::skips
+  std::vector<int64_t> skip_strides;
+};
+
+class DecoderImpl : public torch::nn::Module {
+ public:
+  explicit DecoderImpl(const DecoderOptions& options);
+  // s: [N,sir,h,w]; g: [N,C,h,w] (ignored without group input); skips as the
+  // backbone gives them. Returns logits [N,1,height,width].
+  torch::Tensor forward(const torch::Tensor& s, const torch::Tensor& g,
+                        const std::vector<torch::Tensor>& skips, int64_t height, int64_t width);
+  const DecoderOptions& options() const { return options_; }
+  // The stride of the logits conv (the finest skip's, or stride / 4).
+  int64_t output_stride() const { return output_stride_; }
+
+  // Fills a ConvTranspose2d's weight with bilinear interpolation kernels on
+  // the channel diagonal (zero elsewhere) and its bias with zeros.
+  static void init_bilinear(torch::nn::ConvTranspose2d& deconv);
+
+  torch::nn::Conv2d conv_in{nullptr};  // 3x3 over [S, G]
+  torch::nn::Conv2d conv_mid{nullptr};
+  struct Stage {
+    torch::nn::ConvTranspose2d up{nullptr};
+    torch::nn::Conv2d skip_proj{nullptr};  // null where no skip has this stride
+    int64_t skip_index = -1;
+    torch::nn::Conv2d conv{nullptr};
+  };
+  std::vector<Stage> stages;
+  torch::nn::Conv2d logits{nullptr};
+
+ private:
+  DecoderOptions options_;
+  int64_t output_stride_ = 4;
+};
+TORCH_MODULE(Decoder);
+
+}  // namespace cosal

@@ -1,0 +1,21 @@
+// The training losses of the paper: per-image BCE and the co-perceptual loss.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "backbone.h"
+
+namespace cosal {
+
+// BCE with logits, mean over all pixels; gt in [0,1].
+torch::Tensor saliency_loss(const torch::Tensor& logits, const torch::Tensor& gt);
+
+// L_c(I_n) = 1/(V(N-1)) Σ_{m≠n} ||φ(M_n ⊗ I_n) − φ(G_m ⊗ I_m)||², averaged
+// over n and over the φ layers (V = number of elements of the layer's
+// activation for one image). Returns 0 for N == 1. φ = phi.perceptual_features,
+// frozen (no parameter gradients; gradient flows to masks).
+// masks [N,1,H,W] in [0,1], images [N,3,H,W], gts [N,1,H,W].
+torch::Tensor co_perceptual_loss(BackboneImpl& phi, const torch::Tensor& masks,
+                                 const torch::Tensor& images, const torch::Tensor& gts);
+
+}  // namespace cosal
