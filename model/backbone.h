@@ -29,8 +29,9 @@ class BackboneImpl : public torch::nn::Module {
   virtual std::string name() const = 0;
 };
 
-// name: "mobilenet_v2" (X at stride 16, 96 channels) or "vgg16" (conv5_3,
-// stride 16, 512 channels). Randomly initialised; load weights separately.
+// name: "mobilenet_v2" (X at stride 16, 96 channels), "vgg16" (conv5_3,
+// stride 16, 512 channels) or "tiny" (a small random CNN for fast tests, stride
+// 16, 32 channels); std::invalid_argument otherwise. Randomly initialised; load weights separately.
 std::shared_ptr<BackboneImpl> make_backbone(const std::string& name);
 
 }  // namespace cosal

@@ -1,0 +1,20 @@
+// make_backbone: the backbone factory (see backbone.h).
+#include "backbone.h"
+
+#include <stdexcept>
+
+#include "mobilenet_v2.h"
+#include "tiny_backbone.h"
+#include "vgg16.h"
+
+namespace cosal {
+
+std::shared_ptr<BackboneImpl> make_backbone(const std::string& name) {
+  if (name == "mobilenet_v2") return std::make_shared<MobileNetV2Impl>();
+  if (name == "vgg16") return std::make_shared<VGG16Impl>();
+  if (name == "tiny") return std::make_shared<TinyBackboneImpl>();
+  throw std::invalid_argument("unknown backbone '" + name +
+                              "' (expected mobilenet_v2, vgg16 or tiny)");
+}
+
+}  // namespace cosal

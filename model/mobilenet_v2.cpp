@@ -1,0 +1,126 @@
+// MobileNetV2 1.0 as in the TFLite graph (see mobilenet_v2.h). The TFLite
+// import lives here too: it maps the graph's convolutions onto these layers.
+#include "mobilenet_v2.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace cosal {
+
+namespace F = torch::nn::functional;
+
+SameConv2dImpl::SameConv2dImpl(int64_t in, int64_t out, int64_t kernel_, int64_t stride_,
+                               int64_t groups_, bool relu6_, int64_t dilation_)
+    : in_channels(in),
+      out_channels(out),
+      kernel(kernel_),
+      stride(stride_),
+      groups(groups_),
+      dilation(dilation_),
+      relu6(relu6_) {
+  const int64_t fan_in = in / groups * kernel * kernel;
+  // He initialisation: only used when no pretrained weights are loaded.
+  weight = register_parameter(
+      "weight", torch::randn({out, in / groups, kernel, kernel}) * std::sqrt(2.0 / fan_in));
+  bias = register_parameter("bias", torch::zeros({out}));
+}
+
+torch::Tensor SameConv2dImpl::forward(const torch::Tensor& x) {
+  const int64_t extent = dilation * (kernel - 1) + 1;
+  torch::Tensor y;
+  if (stride == 1) {
+    // Odd kernel, stride 1: SAME is symmetric.
+    const int64_t p = (extent - 1) / 2;
+    y = torch::conv2d(x, weight, bias, at::IntArrayRef{1, 1}, at::IntArrayRef{p, p},
+                      at::IntArrayRef{dilation, dilation}, groups);
+  } else {
+    auto total = [&](int64_t in) {
+      const int64_t out = (in + stride - 1) / stride;
+      return std::max<int64_t>((out - 1) * stride + extent - in, 0);
+    };
+    const int64_t th = total(x.size(2)), tw = total(x.size(3));
+    torch::Tensor padded = x;
+    if (th > 0 || tw > 0) {
+      padded = F::pad(x, F::PadFuncOptions({tw / 2, tw - tw / 2, th / 2, th - th / 2}));
+    }
+    y = torch::conv2d(padded, weight, bias, at::IntArrayRef{stride, stride}, at::IntArrayRef{0, 0},
+                      at::IntArrayRef{dilation, dilation}, groups);
+  }
+  return relu6 ? torch::clamp(y, 0.0, 6.0) : y;
+}
+
+InvertedResidualImpl::InvertedResidualImpl(int64_t in, int64_t out, int64_t stride,
+                                           int64_t expand_ratio)
+    : residual_(stride == 1 && in == out) {
+  const int64_t hidden = in * expand_ratio;
+  if (expand_ratio != 1) expand = register_module("expand", SameConv2d(in, hidden, 1, 1, 1, true));
+  depthwise = register_module("depthwise", SameConv2d(hidden, hidden, 3, stride, hidden, true));
+  project = register_module("project", SameConv2d(hidden, out, 1, 1, 1, false));
+}
+
+torch::Tensor InvertedResidualImpl::forward(const torch::Tensor& x) {
+  torch::Tensor y = has_expand() ? expand->forward(x) : x;
+  y = project->forward(depthwise->forward(y));
+  return residual_ ? y + x : y;
+}
+
+MobileNetV2Impl::MobileNetV2Impl(int64_t num_classes_) : num_classes(num_classes_) {
+  // Defaults are the TFLite classifier's input quantisation (scale 1/128,
+  // zero point 128): x = (255 * img - 128) / 128, about [-1, 1].
+  input_scale = register_buffer("input_scale", torch::full({1, 3, 1, 1}, 255.0 / 128.0));
+  input_shift = register_buffer("input_shift", torch::full({1, 3, 1, 1}, -1.0));
+  stem = register_module("stem", SameConv2d(3, 32, 3, 2, 1, true));
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  // (expansion t, channels c, repeats n, first stride s) from the paper's Table 2.
+  const int64_t settings[][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                                 {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+  int64_t in = 32;
+  for (const auto& s : settings) {
+    for (int64_t i = 0; i < s[2]; ++i) {
+      blocks->push_back(InvertedResidual(in, s[1], i == 0 ? s[3] : 1, s[0]));
+      in = s[1];
+    }
+  }
+  head = register_module("head", SameConv2d(320, 1280, 1, 1, 1, true));
+  logits = register_module("logits", SameConv2d(1280, num_classes, 1, 1, 1, false));
+}
+
+torch::Tensor MobileNetV2Impl::normalize(const torch::Tensor& images) const {
+  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3,
+              "MobileNetV2 expects [N, 3, H, W] images, got ", images.sizes());
+  return images * input_scale + input_shift;
+}
+
+std::vector<torch::Tensor> MobileNetV2Impl::taps(const torch::Tensor& images, int64_t max_stride) {
+  TORCH_CHECK(max_stride == 16 || max_stride == 32,
+              "MobileNetV2 taps: max_stride must be 16 or 32");
+  const int64_t last = max_stride == 32 ? kStride32Block : kStride16Block;
+  std::vector<torch::Tensor> out;
+  torch::Tensor x = stem->forward(normalize(images));
+  for (int64_t i = 0; i <= last; ++i) {
+    x = blocks[static_cast<size_t>(i)]->as<InvertedResidualImpl>()->forward(x);
+    if (i == kStride4Block || i == kStride8Block || i == kStride16Block || i == kStride32Block) {
+      out.push_back(x);
+    }
+  }
+  return out;
+}
+
+BackboneFeatures MobileNetV2Impl::forward(const torch::Tensor& images) {
+  std::vector<torch::Tensor> t = taps(images, 16);
+  return BackboneFeatures{t[2], {t[0], t[1]}};
+}
+
+std::vector<torch::Tensor> MobileNetV2Impl::perceptual_features(const torch::Tensor& images) {
+  return taps(images, 16);
+}
+
+torch::Tensor MobileNetV2Impl::classify(const torch::Tensor& images) {
+  torch::Tensor x = head->forward(taps(images, 32)[3]);
+  // The graph's 7x7 VALID average pool at 224^2 is a global mean.
+  x = x.mean({2, 3}, /*keepdim=*/true);
+  return logits->forward(x).flatten(1);
+}
+
+}  // namespace cosal

@@ -1,0 +1,96 @@
+// MobileNetV2 1.0 (Sandler et al., CVPR 2018) as the TFLite ImageNet
+// classifier computes it: batch norm folded into conv biases, ReLU6, and
+// TensorFlow "SAME" padding (asymmetric for stride 2). The paper's X_n is the
+// stride-16 output (96 channels).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "backbone.h"
+
+namespace cosal {
+
+// A convolution with TensorFlow's SAME padding: out = ceil(in / stride), the
+// odd pixel of padding goes after (bottom/right), which matters for stride 2.
+// Parameters: "weight" [out, in/groups, k, k] and "bias" [out].
+class SameConv2dImpl : public torch::nn::Module {
+ public:
+  SameConv2dImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
+                 bool relu6, int64_t dilation = 1);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  int64_t in_channels, out_channels, kernel, stride, groups, dilation;
+  bool relu6;
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(SameConv2d);
+
+// Inverted residual bottleneck: 1x1 expand (absent when t = 1), 3x3
+// depthwise, 1x1 linear projection; residual add when shapes allow.
+class InvertedResidualImpl : public torch::nn::Module {
+ public:
+  InvertedResidualImpl(int64_t in, int64_t out, int64_t stride, int64_t expand_ratio);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  bool has_expand() const { return !expand.is_empty(); }
+  bool residual() const { return residual_; }
+
+  SameConv2d expand{nullptr};  // 1x1, ReLU6
+  SameConv2d depthwise{nullptr};
+  SameConv2d project{nullptr};  // 1x1, linear
+
+ private:
+  bool residual_;
+};
+TORCH_MODULE(InvertedResidual);
+
+class MobileNetV2Impl : public BackboneImpl {
+ public:
+  static constexpr int64_t kNumBlocks = 17;
+  // Indices into `blocks` of the last block at stride 4, 8, 16 and 32.
+  static constexpr int64_t kStride4Block = 2, kStride8Block = 5, kStride16Block = 12,
+                           kStride32Block = 16;
+
+  explicit MobileNetV2Impl(int64_t num_classes = 1001);
+
+  // X = stride 16 (96 ch); skips = {stride 4 (24 ch), stride 8 (32 ch)}.
+  BackboneFeatures forward(const torch::Tensor& images) override;
+  // The bottleneck outputs at stride 4, 8, 16 (24, 32, 96 channels): the
+  // depths of VGG's relu3_1 / relu4_1 / relu5_1.
+  std::vector<torch::Tensor> perceptual_features(const torch::Tensor& images) override;
+  int64_t out_channels() const override { return 96; }
+  int64_t stride() const override { return 16; }
+  std::vector<int64_t> skip_channels() const override { return {24, 32}; }
+  std::vector<int64_t> skip_strides() const override { return {4, 8}; }
+  std::string name() const override { return "mobilenet_v2"; }
+
+  // RGB [0, 1] -> the network's input range (the TFLite input quantisation).
+  torch::Tensor normalize(const torch::Tensor& images) const;
+  // Block outputs at strides 4, 8, 16 and, when max_stride is 32, also the
+  // stride-32 output (320 ch). Runs only as far as needed.
+  std::vector<torch::Tensor> taps(const torch::Tensor& images, int64_t max_stride = 16);
+  // The whole classifier: [N, num_classes] logits (index 0 = background).
+  torch::Tensor classify(const torch::Tensor& images);
+
+  int64_t num_classes;
+  // x = images * input_scale + input_shift, per channel [1, 3, 1, 1].
+  torch::Tensor input_scale, input_shift;
+  SameConv2d stem{nullptr};  // 3x3 stride 2, 3 -> 32, ReLU6
+  torch::nn::ModuleList blocks{nullptr};
+  SameConv2d head{nullptr};    // 1x1 320 -> 1280, ReLU6
+  SameConv2d logits{nullptr};  // 1x1 1280 -> num_classes (after global average pooling)
+};
+TORCH_MODULE(MobileNetV2);
+
+// Builds MobileNetV2 from the TFLite ImageNet classifier (e.g.
+// mobilenet_v2_1.0_224_quant.tflite, uint8 or int8, per-tensor or
+// per-channel quantisation): weights and biases are dequantised to float, the
+// input normalisation comes from the input tensor's quantisation. Throws
+// std::runtime_error("<path>: <problem>") when the file is not that network.
+std::shared_ptr<MobileNetV2Impl> import_mobilenet_v2_tflite(const std::string& path);
+
+}  // namespace cosal
