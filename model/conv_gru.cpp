@@ -1,0 +1,23 @@
+#include "conv_gru.h"
+
+namespace cosal {
+
+namespace nn = torch::nn;
+
+ConvGruImpl::ConvGruImpl(int64_t channels, int64_t kernel_size) {
+  const int64_t pad = kernel_size / 2;
+  gates = register_module(
+      "gates", nn::Conv2d(nn::Conv2dOptions(2 * channels, 2 * channels, kernel_size).padding(pad)));
+  candidate = register_module(
+      "candidate", nn::Conv2d(nn::Conv2dOptions(2 * channels, channels, kernel_size).padding(pad)));
+}
+
+torch::Tensor ConvGruImpl::forward(const torch::Tensor& g_prev, const torch::Tensor& x) {
+  auto ru = torch::sigmoid(gates(torch::cat({g_prev, x}, 1))).chunk(2, 1);
+  const auto& r = ru[0];
+  const auto& u = ru[1];
+  auto g_cand = torch::tanh(candidate(torch::cat({r * g_prev, x}, 1)));
+  return u * g_prev + (1 - u) * g_cand;
+}
+
+}  // namespace cosal

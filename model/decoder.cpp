@@ -1,0 +1,96 @@
+#include "decoder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace cosal {
+
+namespace nn = torch::nn;
+namespace F = torch::nn::functional;
+
+namespace {
+
+nn::Conv2d conv3x3(int64_t in, int64_t out) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(1));
+}
+
+}  // namespace
+
+void DecoderImpl::init_bilinear(nn::ConvTranspose2d& deconv) {
+  torch::NoGradGuard no_grad;
+  auto& w = deconv->weight;  // [in, out, k, k]
+  const int64_t k = w.size(2);
+  TORCH_CHECK(w.size(0) == w.size(1) && w.size(3) == k,
+              "bilinear init needs in == out, square kernel");
+  // FCN's upsampling kernel: the outer product of a triangle filter.
+  const int64_t factor = (k + 1) / 2;
+  const double center = (k % 2 == 1) ? factor - 1 : factor - 0.5;
+  auto tri = torch::empty({k}, torch::kFloat);
+  for (int64_t i = 0; i < k; ++i) tri[i] = 1.0 - std::abs(i - center) / factor;
+  auto kernel = tri.unsqueeze(1) * tri.unsqueeze(0);
+  w.zero_();
+  for (int64_t c = 0; c < w.size(0); ++c) w[c][c].copy_(kernel);
+  if (deconv->bias.defined()) deconv->bias.zero_();
+}
+
+DecoderImpl::DecoderImpl(const DecoderOptions& options) : options_(options) {
+  if (options_.skip_channels.size() != options_.skip_strides.size())
+    throw std::invalid_argument("decoder: skip_channels and skip_strides differ in length");
+  int64_t ch = options_.channels;
+  conv_in =
+      register_module("conv_in", conv3x3(options_.sir_channels + options_.group_channels, ch));
+  conv_mid = register_module("conv_mid", conv3x3(ch, ch));
+
+  // Upsample by 2 until the finest skip's stride (stride / 4 without skips).
+  output_stride_ = std::max<int64_t>(1, options_.stride / 4);
+  for (int64_t s : options_.skip_strides)
+    if (s < options_.stride) output_stride_ = std::min(output_stride_, s);
+  int64_t stride = options_.stride;
+  for (int i = 0; stride > output_stride_; ++i) {
+    stride /= 2;
+    Stage st;
+    const std::string p = "stage" + std::to_string(i) + "_";
+    st.up = register_module(
+        p + "up", nn::ConvTranspose2d(nn::ConvTranspose2dOptions(ch, ch, 4).stride(2).padding(1)));
+    init_bilinear(st.up);
+    for (size_t k = 0; k < options_.skip_strides.size(); ++k) {
+      if (options_.skip_strides[k] == stride) {
+        st.skip_index = static_cast<int64_t>(k);
+        st.skip_proj = register_module(
+            p + "skip", nn::Conv2d(nn::Conv2dOptions(options_.skip_channels[k], ch, 1)));
+        break;
+      }
+    }
+    const int64_t next = std::max<int64_t>(8, ch / 2);
+    st.conv = register_module(p + "conv", conv3x3(ch, next));
+    ch = next;
+    stages.push_back(st);
+  }
+  logits = register_module("logits", conv3x3(ch, 1));
+}
+
+torch::Tensor DecoderImpl::forward(const torch::Tensor& s, const torch::Tensor& g,
+                                   const std::vector<torch::Tensor>& skips, int64_t height,
+                                   int64_t width) {
+  auto x = options_.group_channels > 0 ? torch::cat({s, g}, 1) : s;
+  x = torch::relu(conv_in(x));
+  x = torch::relu(conv_mid(x));
+  for (auto& st : stages) {
+    x = st.up(x);
+    if (st.skip_proj) {
+      TORCH_CHECK(st.skip_index < static_cast<int64_t>(skips.size()), "decoder: missing skip ",
+                  st.skip_index);
+      x = x + st.skip_proj(skips[st.skip_index]);
+    }
+    x = torch::relu(st.conv(torch::relu(x)));
+  }
+  x = logits(x);
+  if (x.size(2) == height && x.size(3) == width) return x;
+  return F::interpolate(x, F::InterpolateFuncOptions()
+                               .size(std::vector<int64_t>{height, width})
+                               .mode(torch::kBilinear)
+                               .align_corners(false));
+}
+
+}  // namespace cosal

@@ -1,0 +1,275 @@
+// The inference client (engine.h) over an Rcan loaded from a weights file.
+#include "engine.h"
+#include "engine_impl.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include <torch/torch.h>
+
+#include "rcan.h"
+#include "rcan_io.h"
+#include "safetensors.h"
+
+namespace cosal {
+
+GroupState::GroupState() : impl_(std::make_unique<Impl>()) {}
+GroupState::~GroupState() = default;
+GroupState::GroupState(GroupState&&) noexcept = default;
+GroupState& GroupState::operator=(GroupState&&) noexcept = default;
+void GroupState::reset() { impl_ = std::make_unique<Impl>(); }
+// A moved-from state has no Impl and reads as empty.
+bool GroupState::empty() const { return !impl_ || !impl_->g.defined(); }
+int64_t GroupState::steps() const { return impl_ ? impl_->steps : 0; }
+
+namespace {
+
+torch::Device parse_device(const std::string& name, std::string* warning) {
+  const bool cuda = torch::cuda::is_available();
+  if (name == "cpu") return torch::Device(torch::kCPU);
+  if (name == "auto") {
+    if (cuda) return torch::Device(torch::kCUDA, 0);
+    if (warning) *warning = "CUDA is not available; running on the CPU";
+    return torch::Device(torch::kCPU);
+  }
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
+    int index = 0;
+    if (name.size() > 5) {
+      const std::string digits = name.substr(5);
+      if (digits.empty() || digits.size() > 3 ||
+          digits.find_first_not_of("0123456789") != std::string::npos)
+        throw ModelError("unknown device \"" + name + "\" (expected auto, cpu, cuda or cuda:N)");
+      index = std::stoi(digits);
+    } else if (name != "cuda") {
+      throw ModelError("unknown device \"" + name + "\" (expected auto, cpu, cuda or cuda:N)");
+    }
+    if (!cuda)
+      throw ModelError("device \"" + name + "\": CUDA is not available in this build/machine");
+    if (index >= static_cast<int>(torch::cuda::device_count()))
+      throw ModelError("device \"" + name + "\": only " +
+                       std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw ModelError("unknown device \"" + name + "\" (expected auto, cpu, cuda or cuda:N)");
+}
+
+class RcanModel final : public Model {
+ public:
+  RcanModel(const std::string& path, torch::Device device) : device_(device) {
+    std::map<std::string, std::string> metadata;
+    net_ = load_rcan(path, &metadata);
+    net_->eval();
+    for (auto& p : net_->parameters()) p.set_requires_grad(false);
+    net_->to(device_);
+    const RcanConfig& cfg = net_->config();
+    info_.path = path;
+    info_.backbone = cfg.backbone;
+    info_.variant = cfg.variant;
+    info_.input_width = static_cast<int>(cfg.input_width);
+    info_.input_height = static_cast<int>(cfg.input_height);
+    info_.size_multiple = static_cast<int>(net_->backbone->stride());
+    info_.uses_group = cfg.uses_group();
+    auto prov = metadata.find("cosal.provenance");
+    if (prov != metadata.end()) info_.provenance = prov->second;
+    for (const auto& t : net_->parameters()) weight_bytes_ += t.numel() * t.element_size();
+    for (const auto& t : net_->buffers()) weight_bytes_ += t.numel() * t.element_size();
+  }
+
+  const ModelInfo& info() const override { return info_; }
+  std::string device() const override { return device_.str(); }
+  size_t weight_bytes() const override { return weight_bytes_; }
+
+  std::vector<Features> encode(const std::vector<RgbView>& frames) const override {
+    if (frames.empty()) return {};
+    c10::InferenceMode guard;
+    auto images = to_tensor(frames);
+    BackboneFeatures f = net_->encode(images);
+    std::vector<Features> out;
+    out.reserve(frames.size());
+    for (int64_t n = 0; n < static_cast<int64_t>(frames.size()); ++n) {
+      auto impl = std::make_shared<Features::Impl>();
+      impl->f.x = f.x.narrow(0, n, 1);
+      for (const auto& s : f.skips) impl->f.skips.push_back(s.narrow(0, n, 1));
+      impl->width = frames[0].width;
+      impl->height = frames[0].height;
+      out.emplace_back(std::move(impl));
+    }
+    return out;
+  }
+
+  void update(GroupState& state, const Features& frame) const override {
+    const Features::Impl& fi = features(frame);
+    if (!state.empty()) check_group(state.impl().g, fi);
+    c10::InferenceMode guard;
+    if (state.empty()) state.reset();  // also revives a moved-from state
+    auto& st = state.impl();
+    // The baseline has no group unit: G only marks that the stream started.
+    st.g = info_.uses_group ? net_->group_step(st.g, fi.f.x) : fi.f.x;
+    ++st.steps;
+  }
+
+  void seed(GroupState& state, const std::vector<Features>& window) const override {
+    for (const auto& f : window) features(f);  // validate before touching the state
+    state.reset();
+    for (const auto& f : window) update(state, f);
+  }
+
+  void decode(const GroupState& state, const Features& frame, float* mask) const override {
+    const Features::Impl& fi = features(frame);
+    if (!mask) throw ModelError("decode: null mask buffer");
+    c10::InferenceMode guard;
+    torch::Tensor g = fi.f.x;  // an empty state is a group of one: G = X_1
+    if (!state.empty()) {
+      check_group(state.impl().g, fi);
+      g = state.impl().g;
+    }
+    auto masks = torch::sigmoid(net_->decode(fi.f, g, fi.height, fi.width));
+    copy_out(masks, mask);
+  }
+
+  std::vector<std::vector<float>> forward_group(const std::vector<RgbView>& frames) const override {
+    if (frames.empty()) return {};
+    c10::InferenceMode guard;
+    auto images = to_tensor(frames);
+    auto out = net_->forward(images);
+    auto masks = out.masks.to(torch::kCPU, torch::kFloat).contiguous();
+    const size_t plane = static_cast<size_t>(frames[0].width) * frames[0].height;
+    std::vector<std::vector<float>> result(frames.size(), std::vector<float>(plane));
+    for (size_t n = 0; n < frames.size(); ++n)
+      std::memcpy(result[n].data(), masks[static_cast<int64_t>(n)].data_ptr<float>(),
+                  plane * sizeof(float));
+    return result;
+  }
+
+ private:
+  static const Features::Impl& features(const Features& frame) {
+    if (frame.empty()) throw ModelError("empty Features (encode a frame first)");
+    return *frame.impl();
+  }
+
+  void check_group(const torch::Tensor& g, const Features::Impl& fi) const {
+    if (g.sizes() != fi.f.x.sizes())
+      throw ModelError("frame size " + std::to_string(fi.width) + "x" + std::to_string(fi.height) +
+                       " does not match the group state's (reset the state when the size changes)");
+  }
+
+  static void copy_out(const torch::Tensor& masks, float* mask) {
+    auto m = masks.to(torch::kCPU, torch::kFloat).contiguous();
+    std::memcpy(mask, m.data_ptr<float>(), static_cast<size_t>(m.numel()) * sizeof(float));
+  }
+
+  // Packed RGB8 rows -> [N,3,H,W] floats in [0,1] on the device.
+  torch::Tensor to_tensor(const std::vector<RgbView>& frames) const {
+    const int w = frames[0].width, h = frames[0].height;
+    const int mult = info_.size_multiple;
+    for (size_t i = 0; i < frames.size(); ++i) {
+      const RgbView& f = frames[i];
+      if (!f.data || f.width <= 0 || f.height <= 0 || f.stride < 3 * f.width)
+        throw ModelError("frame " + std::to_string(i) + ": invalid RGB view (" +
+                         std::to_string(f.width) + "x" + std::to_string(f.height) + ", stride " +
+                         std::to_string(f.stride) + ")");
+      if (f.width != w || f.height != h)
+        throw ModelError("frame " + std::to_string(i) + " is " + std::to_string(f.width) + "x" +
+                         std::to_string(f.height) + ", frame 0 is " + std::to_string(w) + "x" +
+                         std::to_string(h) + ": frames of one call must share a size");
+    }
+    if (w % mult != 0 || h % mult != 0)
+      throw ModelError("frame size " + std::to_string(w) + "x" + std::to_string(h) +
+                       " is not a multiple of " + std::to_string(mult) + " (the " + info_.backbone +
+                       " backbone's stride); resize or pad the frames");
+    const auto n = static_cast<int64_t>(frames.size());
+    auto bytes = torch::empty({n, h, w, 3}, torch::kUInt8);
+    uint8_t* dst = bytes.data_ptr<uint8_t>();
+    const size_t row = static_cast<size_t>(w) * 3;
+    for (const RgbView& f : frames)
+      for (int y = 0; y < h; ++y, dst += row)
+        std::memcpy(dst, f.data + static_cast<size_t>(y) * f.stride, row);
+    return bytes.to(device_).permute({0, 3, 1, 2}).to(torch::kFloat).div_(255.0f).contiguous();
+  }
+
+  mutable Rcan net_{nullptr};  // eval mode, no gradients: forward is read-only
+  torch::Device device_;
+  ModelInfo info_;
+  size_t weight_bytes_ = 0;
+};
+
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+std::map<std::pair<std::string, std::string>, std::weak_ptr<const Model>>& registry() {
+  static std::map<std::pair<std::string, std::string>, std::weak_ptr<const Model>> r;
+  return r;
+}
+
+}  // namespace
+
+std::shared_ptr<const Model> Model::acquire(const std::string& path, const std::string& device,
+                                            std::string* warning) {
+  const torch::Device dev = parse_device(device, warning);
+  std::error_code ec;
+  if (path.empty()) throw ModelError("no model file given");
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw ModelError(path + ": no such file (or not a regular file)");
+  const std::string canonical = std::filesystem::canonical(path, ec).string();
+  if (ec) throw ModelError(path + ": " + ec.message());
+
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  auto& reg = registry();
+  const auto key = std::make_pair(canonical, dev.str());
+  if (auto existing = reg[key].lock()) return existing;
+  std::shared_ptr<const Model> model;
+  try {
+    model = std::make_shared<RcanModel>(canonical, dev);
+  } catch (const ModelError&) {
+    throw;
+  } catch (const safetensors::FormatError& e) {
+    throw ModelError(e.what());  // already "<path>: <problem>"
+  } catch (const std::exception& e) {
+    throw ModelError(path + ": " + e.what());
+  }
+  // Drop entries whose models are gone, so the map does not grow forever.
+  for (auto it = reg.begin(); it != reg.end();) it = it->second.expired() ? reg.erase(it) : ++it;
+  reg[key] = model;
+  return model;
+}
+
+std::string Model::default_path() {
+  if (const char* env = std::getenv("COSAL_MODEL"); env && *env) return env;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(COSAL_DEFAULT_MODEL, ec)) return COSAL_DEFAULT_MODEL;
+  return COSAL_SOURCE_MODEL;
+}
+
+void write_random_model(const std::string& path, const std::string& backbone,
+                        const std::string& variant, int input_size, uint64_t seed) {
+  try {
+    RcanConfig cfg;
+    cfg.backbone = backbone;
+    cfg.variant = variant;
+    cfg.input_width = cfg.input_height = input_size;
+    torch::manual_seed(seed);
+    Rcan net(cfg);
+    save_rcan(path, *net,
+              {{"cosal.provenance", "random initialisation (write_random_model, seed " +
+                                        std::to_string(seed) + "), not trained"}});
+  } catch (const std::exception& e) {
+    throw ModelError(path + ": cannot write a random model: " + e.what());
+  }
+}
+
+void set_cpu_threads(int threads) {
+  static const int initial = torch::get_num_threads();  // LibTorch's own default
+  torch::set_num_threads(threads > 0 ? threads : initial);
+}
+
+int cpu_threads() { return torch::get_num_threads(); }
+
+bool cuda_available() { return torch::cuda::is_available(); }
+
+}  // namespace cosal

@@ -1,0 +1,416 @@
+// The inference client: streaming equals the whole-group forward, weights
+// files round-trip and are checked, models are shared, inputs are checked.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "engine.h"
+#include "engine_impl.h"
+#include "rcan_io.h"
+#include "safetensors.h"
+#include "weights_io.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using cosal::Features;
+using cosal::GroupState;
+using cosal::Model;
+using cosal::ModelError;
+using cosal::RgbView;
+using cosal::safetensors::FormatError;
+
+// Random RGB frames with row padding, so a stride bug would show.
+struct Frames {
+  Frames(int n, int w, int h, uint32_t seed, int pad = 5)
+      : width(w), height(h), stride(3 * w + pad) {
+    std::mt19937 rng(seed);
+    for (int i = 0; i < n; ++i) {
+      std::vector<uint8_t> bytes(static_cast<size_t>(stride) * h);
+      for (auto& b : bytes) b = static_cast<uint8_t>(rng() & 0xff);
+      data.push_back(std::move(bytes));
+    }
+  }
+  std::vector<RgbView> views() const {
+    std::vector<RgbView> v;
+    for (const auto& d : data) v.push_back(RgbView{d.data(), width, height, stride});
+    return v;
+  }
+  int width, height, stride;
+  std::vector<std::vector<uint8_t>> data;
+};
+
+class Engine : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           ("cosal_test_engine_" + std::to_string(::getpid()) + "_" + info->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string random_model(const std::string& name, const std::string& variant = "rcau",
+                           uint64_t seed = 7) {
+    const std::string p = path(name);
+    cosal::write_random_model(p, "tiny", variant, 64, seed);
+    return p;
+  }
+  fs::path dir_;
+};
+
+std::vector<uint8_t> read_bytes(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const std::string& p, const std::vector<uint8_t>& b) {
+  std::ofstream out(p, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+std::vector<float> decode(const Model& m, const GroupState& s, const Features& f, int w, int h) {
+  std::vector<float> mask(static_cast<size_t>(w) * h, -1.0f);
+  m.decode(s, f, mask.data());
+  return mask;
+}
+
+double max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double d = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+    d = std::max(d, static_cast<double>(std::abs(a[i] - b[i])));
+  return d;
+}
+
+TEST_F(Engine, StreamingEqualsWholeGroup) {
+  for (const std::string variant : {"rcau", "convgru", "baseline"}) {
+    SCOPED_TRACE(variant);
+    auto model = Model::acquire(random_model(variant + ".safetensors", variant));
+    const int n = 5, w = 96, h = 64;
+    Frames frames(n, w, h, 11);
+    const auto whole = model->forward_group(frames.views());
+    ASSERT_EQ(whole.size(), static_cast<size_t>(n));
+
+    GroupState state;
+    std::vector<Features> feats;
+    for (const auto& v : frames.views()) {
+      feats.push_back(model->encode({v})[0]);  // one frame at a time, as a stream does
+      model->update(state, feats.back());
+    }
+    EXPECT_EQ(state.steps(), n);
+    for (int i = 0; i < n; ++i) {
+      auto mask = decode(*model, state, feats[i], w, h);
+      EXPECT_LT(max_diff(mask, whole[i]), 1e-5) << "frame " << i;
+      for (float v : mask) ASSERT_TRUE(v >= 0.0f && v <= 1.0f);
+    }
+
+    // The same G as the network computes over the batch of features.
+    if (variant != "baseline") {
+      auto net = cosal::load_rcan(model->info().path);
+      net->eval();
+      torch::NoGradGuard no_grad;
+      std::vector<torch::Tensor> xs;
+      for (const auto& f : feats) xs.push_back(f.impl()->f.x);
+      auto g = net->group_feature(torch::cat(xs));
+      EXPECT_TRUE(torch::allclose(state.impl().g, g, 1e-5, 1e-5));
+    }
+  }
+}
+
+TEST_F(Engine, SeedEqualsUpdates) {
+  auto model = Model::acquire(random_model("m.safetensors"));
+  Frames frames(4, 64, 64, 3);
+  auto feats = model->encode(frames.views());
+  ASSERT_EQ(feats.size(), 4u);
+  GroupState a, b;
+  for (const auto& f : feats) model->update(a, f);
+  model->update(b, feats[0]);  // seed resets first
+  model->seed(b, feats);
+  EXPECT_EQ(b.steps(), 4);
+  EXPECT_TRUE(torch::equal(a.impl().g, b.impl().g));
+  EXPECT_EQ(decode(*model, a, feats[2], 64, 64), decode(*model, b, feats[2], 64, 64));
+  b.reset();
+  EXPECT_TRUE(b.empty());
+  EXPECT_EQ(b.steps(), 0);
+  // A moved-from state reads as empty and can be used again.
+  GroupState c = std::move(a);
+  EXPECT_FALSE(c.empty());
+  EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move): the documented moved-from state
+  model->update(a, feats[0]);
+  EXPECT_EQ(a.steps(), 1);
+}
+
+TEST_F(Engine, EmptyStateIsAGroupOfOne) {
+  auto model = Model::acquire(random_model("m.safetensors"));
+  Frames frames(1, 64, 48, 5);
+  const auto whole = model->forward_group(frames.views());
+  auto f = model->encode(frames.views())[0];
+  GroupState empty;
+  EXPECT_LT(max_diff(decode(*model, empty, f, 64, 48), whole[0]), 1e-5);
+  GroupState one;
+  model->update(one, f);
+  EXPECT_LT(max_diff(decode(*model, one, f, 64, 48), whole[0]), 1e-5);
+}
+
+TEST_F(Engine, InfoDescribesTheFile) {
+  const auto p = random_model("m.safetensors", "rcau_spatial");
+  auto model = Model::acquire(p);
+  const auto& info = model->info();
+  EXPECT_EQ(info.path, fs::canonical(p).string());
+  EXPECT_EQ(info.backbone, "tiny");
+  EXPECT_EQ(info.variant, "rcau_spatial");
+  EXPECT_EQ(info.input_width, 64);
+  EXPECT_EQ(info.input_height, 64);
+  EXPECT_EQ(info.size_multiple, 16);
+  EXPECT_TRUE(info.uses_group);
+  EXPECT_NE(info.provenance.find("random"), std::string::npos);
+  EXPECT_EQ(model->device(), "cpu");
+  auto net = cosal::load_rcan(p);
+  size_t bytes = 0;
+  for (const auto& [name, t] : cosal::module_state(*net)) bytes += t.numel() * t.element_size();
+  EXPECT_EQ(model->weight_bytes(), bytes);
+  EXPECT_FALSE(Model::acquire(random_model("b.safetensors", "baseline"))->info().uses_group);
+}
+
+TEST_F(Engine, WeightsRoundTripBitExactly) {
+  cosal::RcanConfig cfg;
+  cfg.backbone = "tiny";
+  cfg.input_width = 96;
+  cfg.input_height = 64;
+  cfg.sir_channels = 24;
+  torch::manual_seed(42);
+  cosal::Rcan net(cfg);
+  {
+    // Weights no initialiser would produce, so a lossy path would show.
+    torch::NoGradGuard no_grad;
+    for (auto& p : net->parameters()) p.add_(torch::randn_like(p) * 1e-3);
+  }
+  cosal::save_rcan(path("a.safetensors"), *net, {{"cosal.provenance", "test"}});
+  std::map<std::string, std::string> md;
+  auto back = cosal::load_rcan(path("a.safetensors"), &md);
+  EXPECT_EQ(back->config(), cfg);
+  EXPECT_EQ(md.at("cosal.provenance"), "test");
+  EXPECT_EQ(md.at("cosal.format"), "rcan-1");
+  auto before = cosal::module_state(*net), after = cosal::module_state(*back);
+  ASSERT_EQ(before.size(), after.size());
+  for (const auto& [name, t] : before) {
+    ASSERT_TRUE(after.count(name)) << name;
+    EXPECT_TRUE(torch::equal(t, after.at(name))) << name;
+  }
+  cosal::save_rcan(path("b.safetensors"), *back, {{"cosal.provenance", "test"}});
+  EXPECT_EQ(read_bytes(path("a.safetensors")), read_bytes(path("b.safetensors")));
+  EXPECT_EQ(cosal::read_rcan_config(path("b.safetensors")), cfg);
+}
+
+// Runs `f`, expects it to throw E with a message containing `needle` and the file name.
+template <typename E, typename F>
+void expect_error(F&& f, const std::string& file, const std::string& needle) {
+  try {
+    f();
+    ADD_FAILURE() << "no error for " << file << " (" << needle << ")";
+  } catch (const E& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(file), std::string::npos) << what;
+    EXPECT_NE(what.find(needle), std::string::npos) << what;
+  }
+}
+
+TEST_F(Engine, BadFilesGiveErrorsNamingTheFile) {
+  const auto good = random_model("good.safetensors");
+  const auto bytes = read_bytes(good);
+
+  const auto missing = path("missing.safetensors");
+  expect_error<ModelError>([&] { Model::acquire(missing); }, missing, "no such file");
+
+  const auto truncated = path("truncated.safetensors");
+  write_bytes(truncated, std::vector<uint8_t>(bytes.begin(), bytes.begin() + bytes.size() / 2));
+  expect_error<ModelError>([&] { Model::acquire(truncated); }, truncated, "");
+  expect_error<FormatError>([&] { cosal::load_rcan(truncated); }, truncated, "");
+
+  const auto garbage = path("garbage.safetensors");
+  auto g = bytes;
+  for (int i = 0; i < 8; ++i) g[i] = 0xff;
+  write_bytes(garbage, g);
+  expect_error<ModelError>([&] { Model::acquire(garbage); }, garbage, "");
+
+  const auto empty = path("empty.safetensors");
+  write_bytes(empty, {});
+  expect_error<ModelError>([&] { Model::acquire(empty); }, empty, "");
+
+  // Well-formed safetensors that do not fit the network their config names.
+  auto net = cosal::load_rcan(good);
+  auto state = cosal::module_state(*net);
+  auto cfg = net->config();
+  auto with = [&](const std::string& name, const cosal::NamedTensors& t,
+                  std::map<std::string, std::string> md) {
+    const auto p = path(name);
+    cosal::save_tensors(p, t, md);
+    return p;
+  };
+  const std::map<std::string, std::string> ok_md = {{"cosal.format", "rcan-1"},
+                                                    {"cosal.config", cfg.to_json()}};
+  auto other = cfg;
+  other.variant = "convgru";
+  const auto wrong_variant = with("variant.safetensors", state,
+                                  {{"cosal.format", "rcan-1"}, {"cosal.config", other.to_json()}});
+  expect_error<FormatError>([&] { cosal::load_rcan(wrong_variant); }, wrong_variant, "convgru");
+  expect_error<ModelError>([&] { Model::acquire(wrong_variant); }, wrong_variant, "");
+
+  auto wider = cfg;
+  wider.sir_channels = cfg.sir_channels * 2;
+  const auto wrong_width = with("width.safetensors", state,
+                                {{"cosal.format", "rcan-1"}, {"cosal.config", wider.to_json()}});
+  expect_error<FormatError>([&] { cosal::load_rcan(wrong_width); }, wrong_width, "sir");
+
+  auto fewer = state;
+  fewer.erase("decoder.logits.weight");
+  const auto missing_tensor = with("fewer.safetensors", fewer, ok_md);
+  expect_error<FormatError>([&] { cosal::load_rcan(missing_tensor); }, missing_tensor,
+                            "decoder.logits.weight");
+
+  auto more = state;
+  more["extra.weight"] = torch::zeros({2});
+  const auto extra_tensor = with("more.safetensors", more, ok_md);
+  expect_error<FormatError>([&] { cosal::load_rcan(extra_tensor); }, extra_tensor, "extra.weight");
+
+  const auto no_config = with("noconfig.safetensors", state, {{"cosal.format", "rcan-1"}});
+  expect_error<FormatError>([&] { cosal::load_rcan(no_config); }, no_config, "cosal.config");
+  const auto no_format = with("noformat.safetensors", state, {{"cosal.config", cfg.to_json()}});
+  expect_error<FormatError>([&] { cosal::load_rcan(no_format); }, no_format, "cosal.format");
+  const auto bad_json = with("badjson.safetensors", state,
+                             {{"cosal.format", "rcan-1"}, {"cosal.config", "{\"variant\": 3"}});
+  expect_error<FormatError>([&] { cosal::load_rcan(bad_json); }, bad_json, "cosal.config");
+  const auto future = with("future.safetensors", state,
+                           {{"cosal.format", "rcan-9"}, {"cosal.config", cfg.to_json()}});
+  expect_error<FormatError>([&] { cosal::load_rcan(future); }, future, "rcan-9");
+
+  auto nan = state;
+  nan["sir.conv1.bias"] = nan["sir.conv1.bias"].clone();
+  nan["sir.conv1.bias"][0] = std::nanf("");
+  const auto nan_file = with("nan.safetensors", nan, ok_md);
+  expect_error<ModelError>([&] { Model::acquire(nan_file); }, nan_file, "sir.conv1.bias");
+}
+
+TEST_F(Engine, AcquireSharesOneLoadedModel) {
+  const auto p = random_model("m.safetensors");
+  auto a = Model::acquire(p);
+  auto b = Model::acquire(path("./m.safetensors"));
+  auto c = Model::acquire((dir_ / ".." / dir_.filename() / "m.safetensors").string(), "cpu");
+  EXPECT_EQ(a.get(), b.get());
+  EXPECT_EQ(a.get(), c.get());
+  EXPECT_EQ(a->weight_bytes(), b->weight_bytes());
+  auto other = Model::acquire(random_model("n.safetensors", "rcau", 8));
+  EXPECT_NE(a.get(), other.get());
+  // Different instances of one file are separate objects once all are gone.
+  std::weak_ptr<const Model> weak = a;
+  a.reset();
+  b.reset();
+  c.reset();
+  EXPECT_TRUE(weak.expired());
+  auto again = Model::acquire(p);
+  EXPECT_NE(again, nullptr);
+}
+
+TEST_F(Engine, DeviceStrings) {
+  const auto p = random_model("m.safetensors");
+  for (const char* bad : {"", "gpu", "CPU", "cuda:", "cuda:x", "cuda:-1", "cuda0", "cpu:0"})
+    EXPECT_THROW(Model::acquire(p, bad), ModelError) << bad;
+  std::string warning;
+  auto m = Model::acquire(p, "auto", &warning);
+  if (cosal::cuda_available()) {
+    EXPECT_EQ(m->device(), "cuda:0");
+  } else {
+    EXPECT_EQ(m->device(), "cpu");
+    EXPECT_NE(warning.find("CUDA"), std::string::npos);
+    EXPECT_EQ(m.get(), Model::acquire(p, "cpu").get());  // same resolved device, same model
+    EXPECT_THROW(Model::acquire(p, "cuda"), ModelError);
+    EXPECT_THROW(Model::acquire(p, "cuda:0"), ModelError);
+  }
+}
+
+TEST_F(Engine, FrameChecks) {
+  auto model = Model::acquire(random_model("m.safetensors"));
+  Frames odd(1, 72, 64, 1);
+  EXPECT_THROW(model->encode(odd.views()), ModelError);
+  EXPECT_THROW(model->forward_group(odd.views()), ModelError);
+  Frames a(1, 64, 64, 1), b(1, 96, 64, 2);
+  EXPECT_THROW(model->encode({a.views()[0], b.views()[0]}), ModelError);
+  RgbView bad = a.views()[0];
+  bad.stride = 10;
+  EXPECT_THROW(model->encode({bad}), ModelError);
+  bad = a.views()[0];
+  bad.data = nullptr;
+  EXPECT_THROW(model->encode({bad}), ModelError);
+  EXPECT_TRUE(model->encode({}).empty());
+  // A state built at one size does not take frames of another.
+  GroupState s;
+  model->update(s, model->encode(a.views())[0]);
+  auto fb = model->encode(b.views())[0];
+  EXPECT_THROW(model->update(s, fb), ModelError);
+  std::vector<float> mask(96 * 64);
+  EXPECT_THROW(model->decode(s, fb, mask.data()), ModelError);
+  EXPECT_THROW(model->update(s, Features{}), ModelError);
+}
+
+TEST_F(Engine, ConcurrentStreamsShareOneModel) {
+  auto model = Model::acquire(random_model("m.safetensors"));
+  Frames frames(3, 64, 64, 9);
+  const auto expect = model->forward_group(frames.views());
+  std::vector<double> diffs(4, 1.0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      GroupState s;
+      std::vector<Features> feats;
+      for (const auto& v : frames.views()) {
+        feats.push_back(model->encode({v})[0]);
+        model->update(s, feats.back());
+      }
+      diffs[t] = max_diff(decode(*model, s, feats[t % 3], 64, 64), expect[t % 3]);
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (double d : diffs) EXPECT_LT(d, 1e-5);
+}
+
+TEST_F(Engine, DefaultPath) {
+  const char* old = std::getenv("COSAL_MODEL");
+  const std::string saved = old ? old : "";
+  ::setenv("COSAL_MODEL", "/some/where/model.safetensors", 1);
+  EXPECT_EQ(Model::default_path(), "/some/where/model.safetensors");
+  ::unsetenv("COSAL_MODEL");
+  const auto p = Model::default_path();
+  EXPECT_EQ(fs::path(p).filename(), "default.safetensors");
+  if (old) ::setenv("COSAL_MODEL", saved.c_str(), 1);
+}
+
+TEST_F(Engine, CpuThreads) {
+  const int before = cosal::cpu_threads();
+  cosal::set_cpu_threads(1);
+  EXPECT_EQ(cosal::cpu_threads(), 1);
+  cosal::set_cpu_threads(0);
+  EXPECT_GE(cosal::cpu_threads(), 1);
+  cosal::set_cpu_threads(before);
+}
+
+TEST_F(Engine, WriteRandomModelRejectsUnknownNames) {
+  EXPECT_THROW(cosal::write_random_model(path("x.safetensors"), "resnet"), ModelError);
+  EXPECT_THROW(cosal::write_random_model(path("x.safetensors"), "tiny", "lstm"), ModelError);
+  EXPECT_FALSE(fs::exists(path("x.safetensors")));
+  // Same seed, same file.
+  cosal::write_random_model(path("s1.safetensors"), "tiny", "rcau", 64, 5);
+  cosal::write_random_model(path("s2.safetensors"), "tiny", "rcau", 64, 5);
+  EXPECT_EQ(read_bytes(path("s1.safetensors")), read_bytes(path("s2.safetensors")));
+}
+
+}  // namespace
