@@ -1,0 +1,1180 @@
+// The cosaliency element. GStreamer-side plumbing only: caps, conversion,
+// buffering, events, QoS, latency. The network is behind model/engine.h and
+// the group scheduling behind group_window.h.
+#include "gstcosaliency.h"
+
+#include <gst/video/video.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cosalmeta.h"
+#include "engine.h"
+#include "group_window.h"
+#include "mask_upscaler.h"
+#include "scene_cut.h"
+
+GST_DEBUG_CATEGORY_STATIC(gst_cosaliency_debug);
+#define GST_CAT_DEFAULT gst_cosaliency_debug
+
+namespace {
+
+constexpr int kDefaultWindowSize = 8;
+constexpr int kDefaultRefreshInterval = 8;
+constexpr const char* kDefaultDevice = "auto";
+
+#define COSAL_SINK_FORMATS "{ RGB, BGR, RGBA, BGRA, RGBx, BGRx, ARGB, ABGR, I420, NV12 }"
+#define COSAL_ALPHA_FORMATS "{ RGBA, BGRA, ARGB, ABGR }"
+
+GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE(COSAL_SINK_FORMATS)));
+
+// alpha: RGBA-family, mask: GRAY8, meta: the input caps.
+GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS(GST_VIDEO_CAPS_MAKE(
+        "{ RGBA, BGRA, ARGB, ABGR, GRAY8, RGB, BGR, RGBx, BGRx, I420, NV12 }")));
+
+enum {
+  PROP_0,
+  PROP_MODEL,
+  PROP_DEVICE,
+  PROP_MODE,
+  PROP_OUTPUT,
+  PROP_WINDOW_SIZE,
+  PROP_REFRESH_INTERVAL,
+  PROP_THRESHOLD,
+  PROP_SMOOTHING,
+  PROP_INFERENCE_SIZE,
+  PROP_THREADS,
+  PROP_SCENE_CUT_THRESHOLD,
+  PROP_STATS,
+};
+
+// Property values; guarded by the object lock.
+struct Settings {
+  std::string model;
+  std::string device = kDefaultDevice;
+  GstCosaliencyMode mode = GST_COSALIENCY_MODE_STREAMING;
+  GstCosaliencyOutput output = GST_COSALIENCY_OUTPUT_ALPHA;
+  int window_size = kDefaultWindowSize;
+  int refresh_interval = kDefaultRefreshInterval;
+  int threshold = 0;
+  double smoothing = 0.0;
+  int inference_size = 0;
+  int threads = 0;
+  double scene_cut_threshold = 0.0;
+};
+
+struct Stats {
+  std::atomic<guint64> frames_in{0};
+  std::atomic<guint64> frames_out{0};
+  std::atomic<guint64> qos_dropped{0};
+  std::atomic<guint64> group_resets{0};
+  std::atomic<guint64> scene_cuts{0};
+  std::atomic<guint64> inference_ns{0};  // total, for the mean
+  std::atomic<guint64> inferences{0};
+  std::atomic<gint64> processing_ema_ns{0};
+
+  void clear() {
+    frames_in = frames_out = qos_dropped = group_resets = scene_cuts = 0;
+    inference_ns = inferences = 0;
+    processing_ema_ns = 0;
+  }
+};
+
+// Everything the streaming thread owns between caps events.
+struct Stream {
+  bool configured = false;
+  GstCosaliencyOutput output = GST_COSALIENCY_OUTPUT_ALPHA;
+  GstVideoInfo in_info{};
+  GstVideoInfo out_info{};
+  GstVideoInfo rgb_info{};  // packed RGB at the inference size
+  GstVideoConverter* to_rgb = nullptr;
+  GstVideoConverter* to_out = nullptr;  // alpha output in another format than the input
+  GstBuffer* rgb = nullptr;             // reused conversion target
+  GstBufferPool* mask_pool = nullptr;   // masks attached as GstCosalMaskMeta
+  guint mask_stride = 0;
+  cosal::GroupWindow group;
+  std::deque<GstBuffer*> held;       // inputs awaiting their mask, oldest first
+  std::deque<GstBuffer*> finished;   // outputs ready to push
+  std::vector<float> mask;           // decoder output at the inference size
+  std::vector<float> previous_mask;  // for temporal smoothing
+  bool have_previous_mask = false;
+  cosal::MaskUpscaler upscaler;
+  cosal::SceneCut scene_cut;
+
+  void clear_buffers() {
+    for (GstBuffer* b : held) gst_buffer_unref(b);
+    held.clear();
+    for (GstBuffer* b : finished) gst_buffer_unref(b);
+    finished.clear();
+  }
+  // Conversion state of the current caps (held frames are kept).
+  void release_converters() {
+    if (to_rgb) gst_video_converter_free(to_rgb);
+    if (to_out) gst_video_converter_free(to_out);
+    to_rgb = to_out = nullptr;
+    if (rgb) gst_buffer_unref(rgb);
+    rgb = nullptr;
+    if (mask_pool) {
+      gst_buffer_pool_set_active(mask_pool, FALSE);
+      gst_object_unref(mask_pool);
+    }
+    mask_pool = nullptr;
+    configured = false;
+  }
+  void release() {
+    clear_buffers();
+    release_converters();
+  }
+};
+
+struct Impl {
+  Settings settings;
+  std::shared_ptr<const cosal::Model> model;
+  Stream stream;
+  Stats stats;
+  gint64 reported_processing_ns = 0;  // what the last LATENCY answer included
+  bool latency_posted = false;
+};
+
+}  // namespace
+
+struct _GstCosaliency {
+  GstVideoFilter parent;
+  Impl* impl;
+};
+
+G_DEFINE_TYPE(GstCosaliency, gst_cosaliency, GST_TYPE_VIDEO_FILTER)
+
+#define parent_class gst_cosaliency_parent_class
+
+GType gst_cosaliency_mode_get_type(void) {
+  static GType type = 0;
+  if (g_once_init_enter(&type)) {
+    static const GEnumValue values[] = {
+        {GST_COSALIENCY_MODE_STREAMING,
+         "Each frame updates the persistent group feature G once and is decoded at once "
+         "(no added latency)",
+         "streaming"},
+        {GST_COSALIENCY_MODE_WINDOW,
+         "Each frame is decoded against the group of its centred window (adds window-size/2 "
+         "frames of latency)",
+         "window"},
+        {0, nullptr, nullptr}};
+    g_once_init_leave(&type, g_enum_register_static("GstCosaliencyMode", values));
+  }
+  return type;
+}
+
+GType gst_cosaliency_output_get_type(void) {
+  static GType type = 0;
+  if (g_once_init_enter(&type)) {
+    static const GEnumValue values[] = {
+        {GST_COSALIENCY_OUTPUT_ALPHA, "The frame with the mask in its alpha channel", "alpha"},
+        {GST_COSALIENCY_OUTPUT_MASK, "The mask alone, GRAY8 at the input resolution", "mask"},
+        {GST_COSALIENCY_OUTPUT_META,
+         "The input untouched, the mask attached as GstCosalMaskMeta (cosalmeta.h)", "meta"},
+        {0, nullptr, nullptr}};
+    g_once_init_leave(&type, g_enum_register_static("GstCosaliencyOutput", values));
+  }
+  return type;
+}
+
+namespace {
+
+Impl& impl_of(gpointer self) { return *GST_COSALIENCY(self)->impl; }
+
+Settings settings_of(GstCosaliency* self) {
+  GST_OBJECT_LOCK(self);
+  Settings s = self->impl->settings;
+  GST_OBJECT_UNLOCK(self);
+  return s;
+}
+
+// The alpha format that keeps the input's channel order.
+GstVideoFormat alpha_format_for(GstVideoFormat in) {
+  switch (in) {
+    case GST_VIDEO_FORMAT_BGR:
+    case GST_VIDEO_FORMAT_BGRA:
+    case GST_VIDEO_FORMAT_BGRx:
+      return GST_VIDEO_FORMAT_BGRA;
+    case GST_VIDEO_FORMAT_ARGB:
+      return GST_VIDEO_FORMAT_ARGB;
+    case GST_VIDEO_FORMAT_ABGR:
+      return GST_VIDEO_FORMAT_ABGR;
+    default:
+      return GST_VIDEO_FORMAT_RGBA;
+  }
+}
+
+GValue format_list(std::initializer_list<const char*> formats) {
+  GValue list = G_VALUE_INIT;
+  g_value_init(&list, GST_TYPE_LIST);
+  for (const char* f : formats) {
+    GValue v = G_VALUE_INIT;
+    g_value_init(&v, G_TYPE_STRING);
+    g_value_set_string(&v, f);
+    gst_value_list_append_and_take_value(&list, &v);
+  }
+  return list;
+}
+
+// Sink caps -> src caps and back, per output mode. Size, framerate and
+// pixel-aspect-ratio always pass unchanged; only the format changes.
+GstCaps* cosaliency_transform_caps(GstBaseTransform* trans, GstPadDirection direction,
+                                   GstCaps* caps, GstCaps* filter) {
+  auto* self = GST_COSALIENCY(trans);
+  const GstCosaliencyOutput output = settings_of(self).output;
+  GstCaps* result = gst_caps_new_empty();
+  for (guint i = 0; i < gst_caps_get_size(caps); ++i) {
+    GstStructure* s = gst_structure_copy(gst_caps_get_structure(caps, i));
+    GstCapsFeatures* f = gst_caps_features_copy(gst_caps_get_features(caps, i));
+    if (output != GST_COSALIENCY_OUTPUT_META) {
+      if (direction == GST_PAD_SINK) {
+        if (output == GST_COSALIENCY_OUTPUT_MASK) {
+          gst_structure_set(s, "format", G_TYPE_STRING, "GRAY8", nullptr);
+        } else {
+          // Preferred alpha format first: the one keeping the channel order.
+          const gchar* in = gst_structure_get_string(s, "format");
+          GstVideoFormat pref =
+              alpha_format_for(in ? gst_video_format_from_string(in) : GST_VIDEO_FORMAT_RGBA);
+          const char* p = gst_video_format_to_string(pref);
+          std::vector<const char*> order{p};
+          for (const char* a : {"RGBA", "BGRA", "ARGB", "ABGR"})
+            if (g_strcmp0(a, p) != 0) order.push_back(a);
+          GValue list = format_list({order[0], order[1], order[2], order[3]});
+          gst_structure_take_value(s, "format", &list);
+        }
+      } else {
+        // Only caps this mode can produce map back to input caps.
+        GstStructure* valid = gst_structure_new_empty("video/x-raw");
+        GValue outs = output == GST_COSALIENCY_OUTPUT_MASK
+                          ? format_list({"GRAY8"})
+                          : format_list({"RGBA", "BGRA", "ARGB", "ABGR"});
+        gst_structure_take_value(valid, "format", &outs);
+        const bool ok = gst_structure_can_intersect(s, valid);
+        gst_structure_free(valid);
+        if (!ok) {
+          gst_structure_free(s);
+          gst_caps_features_free(f);
+          continue;
+        }
+        GValue list = format_list(
+            {"RGB", "BGR", "RGBA", "BGRA", "RGBx", "BGRx", "ARGB", "ABGR", "I420", "NV12"});
+        gst_structure_take_value(s, "format", &list);
+      }
+      gst_structure_remove_fields(s, "colorimetry", "chroma-site", nullptr);
+    }
+    result = gst_caps_merge_structure_full(result, s, f);
+  }
+  if (filter) {
+    GstCaps* tmp = gst_caps_intersect_full(filter, result, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref(result);
+    result = tmp;
+  }
+  GST_DEBUG_OBJECT(trans, "transformed %" GST_PTR_FORMAT " to %" GST_PTR_FORMAT, caps, result);
+  return result;
+}
+
+// Prefers, for alpha output, the alpha format with the input's channel order
+// (RGBA in -> RGBA out lets the element write the alpha in place).
+GstCaps* cosaliency_fixate_caps(GstBaseTransform* trans, GstPadDirection direction, GstCaps* caps,
+                                GstCaps* othercaps) {
+  othercaps = gst_caps_make_writable(othercaps);
+  if (direction == GST_PAD_SINK && gst_caps_is_fixed(caps)) {
+    const gchar* in = gst_structure_get_string(gst_caps_get_structure(caps, 0), "format");
+    if (in && settings_of(GST_COSALIENCY(trans)).output == GST_COSALIENCY_OUTPUT_ALPHA) {
+      const char* pref =
+          gst_video_format_to_string(alpha_format_for(gst_video_format_from_string(in)));
+      GstCaps* want = gst_caps_copy(othercaps);
+      for (guint i = 0; i < gst_caps_get_size(want); ++i)
+        gst_structure_set(gst_caps_get_structure(want, i), "format", G_TYPE_STRING, pref, nullptr);
+      GstCaps* both = gst_caps_intersect(othercaps, want);
+      gst_caps_unref(want);
+      if (!gst_caps_is_empty(both)) {
+        gst_caps_unref(othercaps);
+        othercaps = both;
+      } else {
+        gst_caps_unref(both);
+      }
+    }
+  }
+  return GST_BASE_TRANSFORM_CLASS(parent_class)->fixate_caps(trans, direction, caps, othercaps);
+}
+
+// Inference size: `long_side` on the frame's long side, the short side keeping
+// the aspect ratio, both rounded to the model's size multiple; 0 = the
+// model's native size.
+void inference_size(const cosal::ModelInfo& info, int long_side, int width, int height, int* w,
+                    int* h) {
+  const int m = std::max(1, info.size_multiple);
+  if (long_side <= 0) {
+    *w = info.input_width;
+    *h = info.input_height;
+    return;
+  }
+  auto round_m = [m](double v) { return std::max(m, static_cast<int>(std::lround(v / m)) * m); };
+  if (width >= height) {
+    *w = round_m(long_side);
+    *h = round_m(static_cast<double>(long_side) * height / width);
+  } else {
+    *h = round_m(long_side);
+    *w = round_m(static_cast<double>(long_side) * width / height);
+  }
+}
+
+void reset_group(GstCosaliency* self, const char* why) {
+  Stream& st = self->impl->stream;
+  if (st.group.has_state()) {
+    self->impl->stats.group_resets++;
+    GST_DEBUG_OBJECT(self, "new group: %s", why);
+  }
+  st.group.reset();
+  st.have_previous_mask = false;
+  st.scene_cut.reset();
+}
+
+GstStructure* stats_structure(GstCosaliency* self) {
+  Stats& s = self->impl->stats;
+  const guint64 n = s.inferences.load();
+  const double mean_ms = n ? s.inference_ns.load() / 1e6 / static_cast<double>(n) : 0.0;
+  GST_OBJECT_LOCK(self);
+  const guint held = static_cast<guint>(self->impl->stream.held.size());
+  GST_OBJECT_UNLOCK(self);
+  return gst_structure_new(
+      "application/x-cosaliency-stats", "frames-in", G_TYPE_UINT64, s.frames_in.load(),
+      "frames-out", G_TYPE_UINT64, s.frames_out.load(), "qos-dropped", G_TYPE_UINT64,
+      s.qos_dropped.load(), "group-resets", G_TYPE_UINT64, s.group_resets.load(), "scene-cuts",
+      G_TYPE_UINT64, s.scene_cuts.load(), "seeds", G_TYPE_UINT64,
+      static_cast<guint64>(self->impl->stream.group.seeds()), "rcau-updates", G_TYPE_UINT64,
+      static_cast<guint64>(self->impl->stream.group.updates()), "mean-inference-ms", G_TYPE_DOUBLE,
+      mean_ms, "held", G_TYPE_UINT, held, nullptr);
+}
+
+void log_stats(GstCosaliency* self) {
+  GstStructure* s = stats_structure(self);
+  gchar* str = gst_structure_to_string(s);
+  GST_INFO_OBJECT(self, "stats: %s", str);
+  g_free(str);
+  gst_structure_free(s);
+}
+
+// ---- state changes: the model lives from NULL->READY to READY->NULL ----
+
+bool load_model(GstCosaliency* self) {
+  const Settings s = settings_of(self);
+  const std::string path = s.model.empty() ? cosal::Model::default_path() : s.model;
+  if (s.threads > 0) cosal::set_cpu_threads(s.threads);
+  if (g_str_has_prefix(s.device.c_str(), "cuda") && !cosal::cuda_available()) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                      ("device \"%s\" requested but CUDA is not available", s.device.c_str()),
+                      ("this build of LibTorch or this machine has no usable CUDA device; use "
+                       "device=cpu or device=auto"));
+    return false;
+  }
+  try {
+    std::string warning;
+    auto model = cosal::Model::acquire(path, s.device, &warning);
+    if (!warning.empty())
+      GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS, ("%s", warning.c_str()),
+                          ("device=%s, running on %s", s.device.c_str(), model->device().c_str()));
+    const cosal::ModelInfo& info = model->info();
+    if (info.input_width <= 0 || info.input_height <= 0) {
+      GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                        ("model \"%s\" declares no input size", path.c_str()), (nullptr));
+      return false;
+    }
+    GST_INFO_OBJECT(self, "model %s: %s/%s %dx%d on %s", path.c_str(), info.backbone.c_str(),
+                    info.variant.c_str(), info.input_width, info.input_height,
+                    model->device().c_str());
+    self->impl->model = std::move(model);
+    return true;
+  } catch (const std::exception& e) {
+    if (!g_file_test(path.c_str(), G_FILE_TEST_EXISTS))
+      GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("%s", e.what()),
+                        ("model file \"%s\" does not exist (set the model property or "
+                         "$COSAL_MODEL)",
+                         path.c_str()));
+    else
+      GST_ELEMENT_ERROR(
+          self, RESOURCE, SETTINGS, ("%s", e.what()),
+          ("could not load model \"%s\" on device \"%s\"", path.c_str(), s.device.c_str()));
+    return false;
+  }
+}
+
+GstStateChangeReturn cosaliency_change_state(GstElement* element, GstStateChange transition) {
+  auto* self = GST_COSALIENCY(element);
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY && !load_model(self))
+    return GST_STATE_CHANGE_FAILURE;
+  GstStateChangeReturn ret = GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_READY_TO_NULL) self->impl->model.reset();
+  return ret;
+}
+
+gboolean cosaliency_start(GstBaseTransform* trans) {
+  Impl& impl = impl_of(trans);
+  impl.stats.clear();
+  impl.reported_processing_ns = 0;
+  impl.latency_posted = false;
+  return TRUE;
+}
+
+gboolean cosaliency_stop(GstBaseTransform* trans) {
+  auto* self = GST_COSALIENCY(trans);
+  log_stats(self);
+  GST_OBJECT_LOCK(self);
+  self->impl->stream.clear_buffers();
+  GST_OBJECT_UNLOCK(self);
+  self->impl->stream.release();
+  self->impl->stream.group.reset();
+  return TRUE;
+}
+
+// ---- caps ----
+
+gboolean cosaliency_set_caps(GstBaseTransform* trans, GstCaps* incaps, GstCaps* outcaps) {
+  auto* self = GST_COSALIENCY(trans);
+  if (!GST_BASE_TRANSFORM_CLASS(parent_class)->set_caps(trans, incaps, outcaps)) return FALSE;
+  Impl& impl = *self->impl;
+  if (!impl.model) return FALSE;
+  GstVideoFilter* vf = GST_VIDEO_FILTER(trans);
+  const Settings s = settings_of(self);
+  Stream& st = impl.stream;
+  const GstVideoInfo& in = vf->in_info;
+  const GstVideoInfo& out = vf->out_info;
+  if (GST_VIDEO_INFO_WIDTH(&in) != GST_VIDEO_INFO_WIDTH(&out) ||
+      GST_VIDEO_INFO_HEIGHT(&in) != GST_VIDEO_INFO_HEIGHT(&out))
+    return FALSE;
+
+  // A new input format or size starts a new group (frames held under the old
+  // caps were emitted by the CAPS event handler). A downstream-only
+  // renegotiation (another alpha format) keeps the group and held frames.
+  const bool new_input = !st.configured || !gst_video_info_is_equal(&st.in_info, &in);
+  st.release_converters();
+  if (new_input) {
+    reset_group(self, "caps changed");
+    st.group.configure(s.mode == GST_COSALIENCY_MODE_WINDOW ? cosal::GroupWindow::Mode::kWindow
+                                                            : cosal::GroupWindow::Mode::kStreaming,
+                       s.window_size, s.refresh_interval);
+  }
+  st.output = s.output;
+  st.in_info = in;
+  st.out_info = out;
+
+  int iw = 0, ih = 0;
+  inference_size(impl.model->info(), s.inference_size, GST_VIDEO_INFO_WIDTH(&in),
+                 GST_VIDEO_INFO_HEIGHT(&in), &iw, &ih);
+  gst_video_info_set_format(&st.rgb_info, GST_VIDEO_FORMAT_RGB, static_cast<guint>(iw),
+                            static_cast<guint>(ih));
+  // One pass from any input format and size to the network's RGB input.
+  GstStructure* opts = gst_structure_new(
+      "options", GST_VIDEO_CONVERTER_OPT_RESAMPLER_METHOD, GST_TYPE_VIDEO_RESAMPLER_METHOD,
+      GST_VIDEO_RESAMPLER_METHOD_LINEAR, GST_VIDEO_CONVERTER_OPT_DITHER_METHOD,
+      GST_TYPE_VIDEO_DITHER_METHOD, GST_VIDEO_DITHER_NONE, nullptr);
+  st.to_rgb = gst_video_converter_new(const_cast<GstVideoInfo*>(&in), &st.rgb_info, opts);
+  st.rgb = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&st.rgb_info), nullptr);
+  if (s.output == GST_COSALIENCY_OUTPUT_ALPHA &&
+      GST_VIDEO_INFO_FORMAT(&in) != GST_VIDEO_INFO_FORMAT(&out)) {
+    GstStructure* o =
+        gst_structure_new("options", GST_VIDEO_CONVERTER_OPT_DITHER_METHOD,
+                          GST_TYPE_VIDEO_DITHER_METHOD, GST_VIDEO_DITHER_NONE, nullptr);
+    st.to_out =
+        gst_video_converter_new(const_cast<GstVideoInfo*>(&in), const_cast<GstVideoInfo*>(&out), o);
+  }
+  if (!st.to_rgb || !st.rgb ||
+      (s.output == GST_COSALIENCY_OUTPUT_ALPHA && !st.to_out &&
+       GST_VIDEO_INFO_FORMAT(&in) != GST_VIDEO_INFO_FORMAT(&out))) {
+    GST_ERROR_OBJECT(self, "cannot convert %" GST_PTR_FORMAT, incaps);
+    st.release_converters();
+    return FALSE;
+  }
+  if (s.output == GST_COSALIENCY_OUTPUT_META) {
+    st.mask_stride = GST_ROUND_UP_4(GST_VIDEO_INFO_WIDTH(&in));
+    st.mask_pool = gst_buffer_pool_new();
+    GstStructure* config = gst_buffer_pool_get_config(st.mask_pool);
+    gst_buffer_pool_config_set_params(config, nullptr, st.mask_stride * GST_VIDEO_INFO_HEIGHT(&in),
+                                      2, 0);
+    if (!gst_buffer_pool_set_config(st.mask_pool, config) ||
+        !gst_buffer_pool_set_active(st.mask_pool, TRUE)) {
+      st.release_converters();
+      return FALSE;
+    }
+  }
+  if (st.mask.size() != static_cast<size_t>(iw) * ih) {
+    st.mask.assign(static_cast<size_t>(iw) * ih, 0.f);
+    st.previous_mask.assign(st.mask.size(), 0.f);
+    st.have_previous_mask = false;
+  }
+  st.upscaler.configure(iw, ih, GST_VIDEO_INFO_WIDTH(&in), GST_VIDEO_INFO_HEIGHT(&in));
+
+  // alpha with an alpha input format: write the alpha bytes in place.
+  // meta: the input is pushed on (made writable only for the meta).
+  gst_base_transform_set_passthrough(trans, s.output == GST_COSALIENCY_OUTPUT_META);
+  gst_base_transform_set_in_place(trans, s.output == GST_COSALIENCY_OUTPUT_ALPHA && !st.to_out);
+  st.configured = true;
+  GST_INFO_OBJECT(self, "%dx%d %s -> %s, inference at %dx%d, %s mode", GST_VIDEO_INFO_WIDTH(&in),
+                  GST_VIDEO_INFO_HEIGHT(&in), GST_VIDEO_INFO_NAME(&in), GST_VIDEO_INFO_NAME(&out),
+                  iw, ih, s.mode == GST_COSALIENCY_MODE_WINDOW ? "window" : "streaming");
+  return TRUE;
+}
+
+// ---- per-frame work ----
+
+GstClockTime frame_duration(const GstVideoInfo& info) {
+  if (GST_VIDEO_INFO_FPS_N(&info) <= 0 || GST_VIDEO_INFO_FPS_D(&info) <= 0)
+    return GST_CLOCK_TIME_NONE;
+  return gst_util_uint64_scale_int(GST_SECOND, GST_VIDEO_INFO_FPS_D(&info),
+                                   GST_VIDEO_INFO_FPS_N(&info));
+}
+
+// Writes the mask of `in` into the output buffer the mode asks for. Takes
+// ownership of `in`.
+GstFlowReturn render(GstCosaliency* self, GstBuffer* in, GstBuffer** out, int threshold) {
+  GstBaseTransform* trans = GST_BASE_TRANSFORM(self);
+  Stream& st = self->impl->stream;
+  const float* mask = st.mask.data();
+  *out = nullptr;
+
+  if (st.output == GST_COSALIENCY_OUTPUT_META) {
+    GstBuffer* m = nullptr;
+    GstFlowReturn r = gst_buffer_pool_acquire_buffer(st.mask_pool, &m, nullptr);
+    if (r != GST_FLOW_OK) {
+      gst_buffer_unref(in);
+      return r;
+    }
+    GstMapInfo map;
+    if (!gst_buffer_map(m, &map, GST_MAP_WRITE)) {
+      gst_buffer_unref(m);
+      gst_buffer_unref(in);
+      return GST_FLOW_ERROR;
+    }
+    st.upscaler.run(mask, map.data, 1, static_cast<int>(st.mask_stride), threshold);
+    gst_buffer_unmap(m, &map);
+    GstBuffer* o = gst_buffer_make_writable(in);
+    gst_buffer_add_cosal_mask_meta(o, m, GST_VIDEO_INFO_WIDTH(&st.in_info),
+                                   GST_VIDEO_INFO_HEIGHT(&st.in_info), st.mask_stride);
+    gst_buffer_unref(m);  // the meta holds it until the frame is freed
+    *out = o;
+    return GST_FLOW_OK;
+  }
+
+  GstBuffer* o = nullptr;
+  GstFlowReturn r = GST_BASE_TRANSFORM_CLASS(parent_class)->prepare_output_buffer(trans, in, &o);
+  if (r != GST_FLOW_OK || !o) {
+    gst_buffer_unref(in);
+    return r != GST_FLOW_OK ? r : GST_FLOW_ERROR;
+  }
+  GstVideoFrame of;
+  if (!gst_video_frame_map(&of, &st.out_info, o, GST_MAP_READWRITE)) {
+    if (o != in) gst_buffer_unref(o);
+    gst_buffer_unref(in);
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("could not map the output frame"), (nullptr));
+    return GST_FLOW_ERROR;
+  }
+  if (st.output == GST_COSALIENCY_OUTPUT_MASK) {
+    st.upscaler.run(mask, static_cast<uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&of, 0)), 1,
+                    GST_VIDEO_FRAME_PLANE_STRIDE(&of, 0), threshold);
+  } else {
+    if (st.to_out) {
+      GstVideoFrame inf;
+      if (!gst_video_frame_map(&inf, &st.in_info, in, GST_MAP_READ)) {
+        gst_video_frame_unmap(&of);
+        gst_buffer_unref(o);
+        gst_buffer_unref(in);
+        GST_ELEMENT_ERROR(self, STREAM, FAILED, ("could not map the input frame"), (nullptr));
+        return GST_FLOW_ERROR;
+      }
+      gst_video_converter_frame(st.to_out, &inf, &of);
+      gst_video_frame_unmap(&inf);
+    }
+    uint8_t* base = static_cast<uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&of, 0)) +
+                    GST_VIDEO_FRAME_COMP_POFFSET(&of, GST_VIDEO_COMP_A);
+    st.upscaler.run(mask, base, GST_VIDEO_FRAME_COMP_PSTRIDE(&of, GST_VIDEO_COMP_A),
+                    GST_VIDEO_FRAME_PLANE_STRIDE(&of, 0), threshold);
+  }
+  gst_video_frame_unmap(&of);
+  if (o != in) gst_buffer_unref(in);
+  *out = o;
+  return GST_FLOW_OK;
+}
+
+// Decodes the oldest held frame and renders its output.
+GstFlowReturn emit_one(GstCosaliency* self, GstBuffer** out) {
+  Impl& impl = *self->impl;
+  Stream& st = impl.stream;
+  const Settings s = settings_of(self);
+  const auto t0 = std::chrono::steady_clock::now();
+  GST_OBJECT_LOCK(self);
+  GstBuffer* in = st.held.front();
+  st.held.pop_front();
+  GST_OBJECT_UNLOCK(self);
+  try {
+    st.group.pop(*impl.model, st.mask.data());
+  } catch (const std::exception& e) {
+    gst_buffer_unref(in);
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("co-saliency decoding failed: %s", e.what()),
+                      (nullptr));
+    return GST_FLOW_ERROR;
+  }
+  // Temporal smoothing: an exponential moving average of the masks.
+  const float a = static_cast<float>(std::clamp(s.smoothing, 0.0, 1.0));
+  if (a > 0.f && st.have_previous_mask) {
+    for (size_t i = 0; i < st.mask.size(); ++i)
+      st.mask[i] = (1.f - a) * st.mask[i] + a * st.previous_mask[i];
+  }
+  if (a > 0.f) {
+    st.previous_mask = st.mask;
+    st.have_previous_mask = true;
+  }
+  GstFlowReturn r = render(self, in, out, s.threshold);
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  impl.stats.inference_ns += static_cast<guint64>(ns);
+  if (r == GST_FLOW_OK) impl.stats.frames_out++;
+  return r;
+}
+
+// Emits every held frame with the group it has (end of stream or group).
+GstFlowReturn drain(GstCosaliency* self) {
+  Stream& st = self->impl->stream;
+  while (st.group.pending() > 0 && !st.held.empty()) {
+    GstBuffer* out = nullptr;
+    GstFlowReturn r = emit_one(self, &out);
+    if (r != GST_FLOW_OK) return r;
+    st.finished.push_back(out);
+  }
+  return GST_FLOW_OK;
+}
+
+// Pushes what drain() produced (from an event handler, in the streaming thread).
+GstFlowReturn push_finished(GstCosaliency* self) {
+  Stream& st = self->impl->stream;
+  GstFlowReturn ret = GST_FLOW_OK;
+  while (!st.finished.empty()) {
+    GstBuffer* b = st.finished.front();
+    st.finished.pop_front();
+    if (ret == GST_FLOW_OK)
+      ret = gst_pad_push(GST_BASE_TRANSFORM_SRC_PAD(self), b);
+    else
+      gst_buffer_unref(b);
+  }
+  return ret;
+}
+
+void note_processing_time(GstCosaliency* self, gint64 ns) {
+  Impl& impl = *self->impl;
+  gint64 ema = impl.stats.processing_ema_ns.load();
+  ema = ema == 0 ? ns : (ema * 7 + ns) / 8;
+  impl.stats.processing_ema_ns = ema;
+  // Let a live pipeline re-query the latency once inference proves slower
+  // than what was reported.
+  if (!impl.latency_posted && impl.stats.frames_in > 2 &&
+      ema > impl.reported_processing_ns + impl.reported_processing_ns / 4 + GST_MSECOND) {
+    impl.latency_posted = true;
+    gst_element_post_message(GST_ELEMENT(self), gst_message_new_latency(GST_OBJECT(self)));
+  }
+}
+
+GstFlowReturn cosaliency_submit_input_buffer(GstBaseTransform* trans, gboolean is_discont,
+                                             GstBuffer* input) {
+  auto* self = GST_COSALIENCY(trans);
+  Impl& impl = *self->impl;
+  Stream& st = impl.stream;
+  // The base class renegotiates if needed and drops buffers that QoS says
+  // are too late: they are counted, never decoded.
+  GstFlowReturn ret =
+      GST_BASE_TRANSFORM_CLASS(parent_class)->submit_input_buffer(trans, is_discont, input);
+  if (ret == GST_BASE_TRANSFORM_FLOW_DROPPED) {
+    impl.stats.qos_dropped++;
+    GST_DEBUG_OBJECT(self, "late frame dropped (QoS), %" G_GUINT64_FORMAT " so far",
+                     impl.stats.qos_dropped.load());
+    return ret;
+  }
+  if (ret != GST_FLOW_OK) return ret;
+  GstBuffer* in = trans->queued_buf;
+  trans->queued_buf = nullptr;
+  if (!in) return GST_FLOW_OK;
+  if (!st.configured || !impl.model) {
+    gst_buffer_unref(in);
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  impl.stats.frames_in++;
+  const auto t0 = std::chrono::steady_clock::now();
+  const Settings s = settings_of(self);
+
+  if (GST_BUFFER_IS_DISCONT(in) && st.group.has_state()) {
+    if ((ret = drain(self)) != GST_FLOW_OK) {
+      gst_buffer_unref(in);
+      return ret;
+    }
+    reset_group(self, "discontinuity");
+  }
+
+  GstVideoFrame inf, rgbf;
+  if (!gst_video_frame_map(&inf, &st.in_info, in, GST_MAP_READ)) {
+    gst_buffer_unref(in);
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("could not map the input frame"), (nullptr));
+    return GST_FLOW_ERROR;
+  }
+  if (!gst_video_frame_map(&rgbf, &st.rgb_info, st.rgb, GST_MAP_WRITE)) {
+    gst_video_frame_unmap(&inf);
+    gst_buffer_unref(in);
+    return GST_FLOW_ERROR;
+  }
+  gst_video_converter_frame(st.to_rgb, &inf, &rgbf);
+  gst_video_frame_unmap(&inf);
+  cosal::RgbView view;
+  view.data = static_cast<const uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&rgbf, 0));
+  view.width = GST_VIDEO_FRAME_WIDTH(&rgbf);
+  view.height = GST_VIDEO_FRAME_HEIGHT(&rgbf);
+  view.stride = GST_VIDEO_FRAME_PLANE_STRIDE(&rgbf, 0);
+
+  if (s.scene_cut_threshold > 0.0) {
+    const double d = st.scene_cut.observe(view.data, view.width, view.height, view.stride);
+    if (d > s.scene_cut_threshold && st.group.has_state()) {
+      GST_DEBUG_OBJECT(self, "scene cut (thumbnail difference %.3f)", d);
+      impl.stats.scene_cuts++;
+      if ((ret = drain(self)) != GST_FLOW_OK) {
+        gst_video_frame_unmap(&rgbf);
+        gst_buffer_unref(in);
+        return ret;
+      }
+      reset_group(self, "scene cut");
+      st.scene_cut.observe(view.data, view.width, view.height, view.stride);
+    }
+  }
+
+  cosal::Features features;
+  try {
+    auto f = impl.model->encode({view});
+    if (f.size() != 1 || f[0].empty()) throw cosal::ModelError("encode returned no features");
+    features = std::move(f[0]);
+  } catch (const std::exception& e) {
+    gst_video_frame_unmap(&rgbf);
+    gst_buffer_unref(in);
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("co-saliency encoding failed: %s", e.what()),
+                      (nullptr));
+    return GST_FLOW_ERROR;
+  }
+  gst_video_frame_unmap(&rgbf);
+  st.group.push(std::move(features));
+  GST_OBJECT_LOCK(self);
+  st.held.push_back(in);
+  GST_OBJECT_UNLOCK(self);
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  impl.stats.inference_ns += static_cast<guint64>(ns);
+  impl.stats.inferences++;
+  // Streaming mode decodes right away: count it into this frame's time.
+  note_processing_time(self, impl.stats.inference_ns.load() /
+                                 static_cast<gint64>(std::max<guint64>(1, impl.stats.inferences)));
+  return GST_FLOW_OK;
+}
+
+GstFlowReturn cosaliency_generate_output(GstBaseTransform* trans, GstBuffer** outbuf) {
+  auto* self = GST_COSALIENCY(trans);
+  Stream& st = self->impl->stream;
+  *outbuf = nullptr;
+  if (!st.finished.empty()) {
+    *outbuf = st.finished.front();
+    st.finished.pop_front();
+    return GST_FLOW_OK;
+  }
+  if (st.group.ready() && !st.held.empty()) return emit_one(self, outbuf);
+  return GST_FLOW_OK;
+}
+
+gboolean cosaliency_sink_event(GstBaseTransform* trans, GstEvent* event) {
+  auto* self = GST_COSALIENCY(trans);
+  Stream& st = self->impl->stream;
+  switch (GST_EVENT_TYPE(event)) {
+    case GST_EVENT_FLUSH_STOP:
+      GST_OBJECT_LOCK(self);
+      st.clear_buffers();
+      GST_OBJECT_UNLOCK(self);
+      reset_group(self, "flush");
+      break;
+    case GST_EVENT_CAPS: {
+      GstCaps* caps = nullptr;
+      gst_event_parse_caps(event, &caps);
+      GstCaps* current = gst_pad_get_current_caps(GST_BASE_TRANSFORM_SINK_PAD(trans));
+      const bool same = current && gst_caps_is_equal(current, caps);
+      if (current) gst_caps_unref(current);
+      if (!same && st.configured && !st.held.empty()) {
+        drain(self);
+        push_finished(self);
+      }
+      break;
+    }
+    case GST_EVENT_EOS:
+    case GST_EVENT_STREAM_START:
+    case GST_EVENT_SEGMENT:
+    case GST_EVENT_GAP:
+      // Frames held in window mode belong to the old stream / segment:
+      // emit them with the group they have before the event goes on.
+      if (st.configured && !st.held.empty()) {
+        drain(self);
+        push_finished(self);
+      }
+      if (GST_EVENT_TYPE(event) == GST_EVENT_STREAM_START) reset_group(self, "new stream");
+      if (GST_EVENT_TYPE(event) == GST_EVENT_EOS) log_stats(self);
+      break;
+    default:
+      break;
+  }
+  return GST_BASE_TRANSFORM_CLASS(parent_class)->sink_event(trans, event);
+}
+
+// Adds what the element holds back: the look-ahead frames of window mode,
+// plus the measured per-frame processing time (a live sink must wait that long
+// for every frame; 0 until a frame has been processed).
+gboolean cosaliency_query(GstBaseTransform* trans, GstPadDirection direction, GstQuery* query) {
+  gboolean ret = GST_BASE_TRANSFORM_CLASS(parent_class)->query(trans, direction, query);
+  if (ret && direction == GST_PAD_SRC && GST_QUERY_TYPE(query) == GST_QUERY_LATENCY) {
+    auto* self = GST_COSALIENCY(trans);
+    Impl& impl = *self->impl;
+    gboolean live;
+    GstClockTime min, max;
+    gst_query_parse_latency(query, &live, &min, &max);
+    const Settings s = settings_of(self);
+    GstClockTime ours = 0;
+    if (s.mode == GST_COSALIENCY_MODE_WINDOW) {
+      GstClockTime d = GST_CLOCK_TIME_NONE;
+      GstCaps* caps = gst_pad_get_current_caps(GST_BASE_TRANSFORM_SINK_PAD(trans));
+      if (caps) {
+        GstVideoInfo info;
+        if (gst_video_info_from_caps(&info, caps)) d = frame_duration(info);
+        gst_caps_unref(caps);
+      }
+      // Unknown frame rate: assume 30 fps rather than claim no latency.
+      if (!GST_CLOCK_TIME_IS_VALID(d)) d = GST_SECOND / 30;
+      ours += static_cast<GstClockTime>(s.window_size / 2) * d;
+    }
+    impl.reported_processing_ns = impl.stats.processing_ema_ns.load();
+    impl.latency_posted = false;
+    ours += static_cast<GstClockTime>(impl.reported_processing_ns);
+    GST_DEBUG_OBJECT(self, "adding latency %" GST_TIME_FORMAT, GST_TIME_ARGS(ours));
+    min += ours;
+    if (GST_CLOCK_TIME_IS_VALID(max)) max += ours;
+    gst_query_set_latency(query, live, min, max);
+  }
+  return ret;
+}
+
+// ---- properties ----
+
+bool refuse_change(GstCosaliency* self, const char* name, GstState from) {
+  GST_OBJECT_LOCK(self);
+  const GstState state = GST_STATE(self);
+  GST_OBJECT_UNLOCK(self);
+  if (state < from) return false;
+  g_warning(
+      "%s: property \"%s\" cannot change in state %s (it needs the element in %s or "
+      "below); keeping the current value",
+      GST_OBJECT_NAME(self), name, gst_element_state_get_name(state),
+      from == GST_STATE_READY ? "NULL" : "READY");
+  return true;
+}
+
+void cosaliency_set_property(GObject* object, guint prop_id, const GValue* value,
+                             GParamSpec* pspec) {
+  auto* self = GST_COSALIENCY(object);
+  Settings& s = self->impl->settings;
+  // model and device are loaded at NULL->READY; the others fix caps and
+  // buffering at negotiation.
+  switch (prop_id) {
+    case PROP_MODEL:
+    case PROP_DEVICE:
+      if (refuse_change(self, pspec->name, GST_STATE_READY)) return;
+      break;
+    case PROP_MODE:
+    case PROP_OUTPUT:
+    case PROP_WINDOW_SIZE:
+    case PROP_INFERENCE_SIZE:
+      if (refuse_change(self, pspec->name, GST_STATE_PAUSED)) return;
+      break;
+    default:
+      break;
+  }
+  GST_OBJECT_LOCK(self);
+  switch (prop_id) {
+    case PROP_MODEL: {
+      const gchar* v = g_value_get_string(value);
+      s.model = v ? v : "";
+      break;
+    }
+    case PROP_DEVICE: {
+      const gchar* v = g_value_get_string(value);
+      s.device = v && *v ? v : kDefaultDevice;
+      break;
+    }
+    case PROP_MODE:
+      s.mode = static_cast<GstCosaliencyMode>(g_value_get_enum(value));
+      break;
+    case PROP_OUTPUT:
+      s.output = static_cast<GstCosaliencyOutput>(g_value_get_enum(value));
+      break;
+    case PROP_WINDOW_SIZE:
+      s.window_size = static_cast<int>(g_value_get_uint(value));
+      break;
+    case PROP_REFRESH_INTERVAL:
+      s.refresh_interval = static_cast<int>(g_value_get_uint(value));
+      break;
+    case PROP_THRESHOLD:
+      s.threshold = static_cast<int>(g_value_get_uint(value));
+      break;
+    case PROP_SMOOTHING:
+      s.smoothing = g_value_get_double(value);
+      break;
+    case PROP_INFERENCE_SIZE:
+      s.inference_size = static_cast<int>(g_value_get_uint(value));
+      break;
+    case PROP_THREADS:
+      s.threads = static_cast<int>(g_value_get_uint(value));
+      break;
+    case PROP_SCENE_CUT_THRESHOLD:
+      s.scene_cut_threshold = g_value_get_double(value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+      break;
+  }
+  const int threads = s.threads;
+  GST_OBJECT_UNLOCK(self);
+  if (prop_id == PROP_THREADS && threads > 0) cosal::set_cpu_threads(threads);
+  if (prop_id == PROP_OUTPUT) gst_base_transform_reconfigure_src(GST_BASE_TRANSFORM(self));
+}
+
+void cosaliency_get_property(GObject* object, guint prop_id, GValue* value, GParamSpec* pspec) {
+  auto* self = GST_COSALIENCY(object);
+  if (prop_id == PROP_STATS) {
+    g_value_take_boxed(value, stats_structure(self));
+    return;
+  }
+  GST_OBJECT_LOCK(self);
+  const Settings& s = self->impl->settings;
+  switch (prop_id) {
+    case PROP_MODEL:
+      if (s.model.empty()) {
+        GST_OBJECT_UNLOCK(self);
+        g_value_set_string(value, cosal::Model::default_path().c_str());
+        return;
+      }
+      g_value_set_string(value, s.model.c_str());
+      break;
+    case PROP_DEVICE:
+      g_value_set_string(value, s.device.c_str());
+      break;
+    case PROP_MODE:
+      g_value_set_enum(value, s.mode);
+      break;
+    case PROP_OUTPUT:
+      g_value_set_enum(value, s.output);
+      break;
+    case PROP_WINDOW_SIZE:
+      g_value_set_uint(value, static_cast<guint>(s.window_size));
+      break;
+    case PROP_REFRESH_INTERVAL:
+      g_value_set_uint(value, static_cast<guint>(s.refresh_interval));
+      break;
+    case PROP_THRESHOLD:
+      g_value_set_uint(value, static_cast<guint>(s.threshold));
+      break;
+    case PROP_SMOOTHING:
+      g_value_set_double(value, s.smoothing);
+      break;
+    case PROP_INFERENCE_SIZE:
+      g_value_set_uint(value, static_cast<guint>(s.inference_size));
+      break;
+    case PROP_THREADS:
+      g_value_set_uint(value, static_cast<guint>(s.threads));
+      break;
+    case PROP_SCENE_CUT_THRESHOLD:
+      g_value_set_double(value, s.scene_cut_threshold);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK(self);
+}
+
+void cosaliency_finalize(GObject* object) {
+  auto* self = GST_COSALIENCY(object);
+  self->impl->stream.release();
+  delete self->impl;
+  self->impl = nullptr;
+  G_OBJECT_CLASS(parent_class)->finalize(object);
+}
+
+const char* kDescription =
+    "Extracts the common foreground of a video with the RCAN co-saliency network "
+    "(recurrent co-attention), the frames of a sliding window forming the group.\n"
+    "\n"
+    "Input: raw RGB, BGR, RGBA, BGRA, RGBx, BGRx, ARGB, ABGR, I420 or NV12 of any size. "
+    "Each frame is converted and scaled in one GstVideoConverter pass to packed RGB at the "
+    "inference size (inference-size on the long side, aspect kept, rounded to the model's "
+    "size multiple; 0 = the model's native size), encoded once by the backbone, and decoded "
+    "against the group feature G. The mask (soft 0-255, or binary with threshold > 0, "
+    "optionally smoothed in time) is scaled back to the frame size bilinearly.\n"
+    "\n"
+    "output=alpha: the frame in RGBA/BGRA/ARGB/ABGR (channel order kept; in place for alpha "
+    "inputs) with the mask as alpha. output=mask: GRAY8 at the input size. output=meta: the "
+    "input untouched, the mask attached as GstCosalMaskMeta (header cosalmeta.h: width, "
+    "height, stride, data). Timestamps, durations and flags are kept on every buffer.\n"
+    "\n"
+    "mode=streaming: each frame updates the persistent G once (one RCAU step) and is decoded "
+    "at once; no frames are held. mode=window: frame t is emitted once frame t+window-size/2 "
+    "has arrived and decoded against the group of its centred window; consecutive windows "
+    "overlap in all but one frame, so there is no reset at window borders. In both modes G "
+    "is re-seeded from the cached features of the window every refresh-interval frames "
+    "(0 = never), so frames that left the window stop influencing it.\n"
+    "\n"
+    "A new group starts (G reset) on FLUSH_STOP, STREAM_START, a DISCONT buffer, a caps "
+    "change (e.g. a resolution change), and a scene cut (scene-cut-threshold > 0: mean "
+    "absolute difference of 16x16 luma thumbnails). Held frames are emitted with the group "
+    "they have before EOS, caps, segment and stream-start events and before a reset.\n"
+    "\n"
+    "LATENCY: window mode adds window-size/2 frame durations (30 fps assumed when the rate "
+    "is unknown); both modes add the measured mean per-frame processing time (0 before the "
+    "first frame; a latency message is posted when it grows by a quarter). QoS (qos=true by "
+    "default): frames that arrive after the earliest time downstream can use are dropped "
+    "without inference and counted in stats' qos-dropped. The read-only stats property "
+    "(and an INFO debug line at EOS and stop) reports frames-in, frames-out, qos-dropped, "
+    "group-resets (resets that discarded state), scene-cuts, seeds, rcau-updates, "
+    "mean-inference-ms and held.\n"
+    "\n"
+    "The model is loaded at NULL->READY (errors: RESOURCE/NOT_FOUND for a missing file, "
+    "RESOURCE/SETTINGS for a corrupt or incompatible one or unavailable CUDA); instances "
+    "share one loaded model per file and device. model and device can only change in NULL; "
+    "mode, output, window-size and inference-size only in NULL or READY (otherwise the "
+    "change is refused with a warning and the value kept).";
+
+}  // namespace
+
+static void gst_cosaliency_class_init(GstCosaliencyClass* klass) {
+  GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
+  GstBaseTransformClass* trans_class = GST_BASE_TRANSFORM_CLASS(klass);
+
+  gobject_class->set_property = cosaliency_set_property;
+  gobject_class->get_property = cosaliency_get_property;
+  gobject_class->finalize = cosaliency_finalize;
+
+  const GParamFlags rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  const GParamFlags rw_playing = static_cast<GParamFlags>(rw | GST_PARAM_MUTABLE_PLAYING);
+  const GParamFlags rw_ready = static_cast<GParamFlags>(rw | GST_PARAM_MUTABLE_READY);
+
+  g_object_class_install_property(
+      gobject_class, PROP_MODEL,
+      g_param_spec_string("model", "Model",
+                          "Weights file (.safetensors); default: the installed default model "
+                          "($COSAL_MODEL overrides). Loaded at NULL->READY",
+                          nullptr, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_DEVICE,
+      g_param_spec_string("device", "Device",
+                          "auto (CUDA if available, else CPU with a warning), cpu, cuda or "
+                          "cuda:N",
+                          kDefaultDevice, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_MODE,
+      g_param_spec_enum("mode", "Mode", "How frames form the group", GST_TYPE_COSALIENCY_MODE,
+                        GST_COSALIENCY_MODE_STREAMING, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_OUTPUT,
+      g_param_spec_enum("output", "Output", "What the element pushes", GST_TYPE_COSALIENCY_OUTPUT,
+                        GST_COSALIENCY_OUTPUT_ALPHA, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_WINDOW_SIZE,
+      g_param_spec_uint("window-size", "Window size",
+                        "Frames in the group's sliding window (window mode holds window-size/2 "
+                        "of them back)",
+                        1, 256, kDefaultWindowSize, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_REFRESH_INTERVAL,
+      g_param_spec_uint("refresh-interval", "Refresh interval",
+                        "Re-seed G from the window's cached features every this many frames "
+                        "(0 = never; 1 = every frame against exactly its window)",
+                        0, G_MAXINT, kDefaultRefreshInterval, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_THRESHOLD,
+      g_param_spec_uint("threshold", "Threshold",
+                        "0 = soft masks (0-255); otherwise binary: 255 where the soft mask is "
+                        ">= threshold, else 0",
+                        0, 255, 0, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_SMOOTHING,
+      g_param_spec_double("smoothing", "Smoothing",
+                          "Temporal smoothing of the masks: weight of the previous mask in an "
+                          "exponential moving average (0 = off)",
+                          0.0, 1.0, 0.0, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_INFERENCE_SIZE,
+      g_param_spec_uint("inference-size", "Inference size",
+                        "Long side of the network input in pixels (short side keeps the aspect "
+                        "ratio, both rounded to the model's size multiple); 0 = the model's "
+                        "native size",
+                        0, 4096, 0, rw_ready));
+  g_object_class_install_property(
+      gobject_class, PROP_THREADS,
+      g_param_spec_uint("threads", "Threads",
+                        "CPU inference threads (process-wide in LibTorch); 0 = LibTorch's "
+                        "default",
+                        0, 1024, 0, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_SCENE_CUT_THRESHOLD,
+      g_param_spec_double("scene-cut-threshold", "Scene cut threshold",
+                          "Start a new group when the mean absolute difference of consecutive "
+                          "16x16 luma thumbnails exceeds this fraction of full scale (0 = off; "
+                          "0.2-0.3 suits most video)",
+                          0.0, 1.0, 0.0, rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_STATS,
+      g_param_spec_boxed("stats", "Statistics",
+                         "frames-in, frames-out, qos-dropped, group-resets, scene-cuts, seeds, "
+                         "rcau-updates, mean-inference-ms, held",
+                         GST_TYPE_STRUCTURE,
+                         static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+
+  gst_element_class_set_static_metadata(element_class, "Co-saliency foreground extraction",
+                                        "Filter/Effect/Video", kDescription, "cosaliency project");
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+  element_class->change_state = cosaliency_change_state;
+
+  trans_class->start = cosaliency_start;
+  trans_class->stop = cosaliency_stop;
+  trans_class->transform_caps = cosaliency_transform_caps;
+  trans_class->fixate_caps = cosaliency_fixate_caps;
+  trans_class->set_caps = cosaliency_set_caps;
+  trans_class->submit_input_buffer = cosaliency_submit_input_buffer;
+  trans_class->generate_output = cosaliency_generate_output;
+  trans_class->sink_event = cosaliency_sink_event;
+  trans_class->query = cosaliency_query;
+
+  gst_type_mark_as_plugin_api(GST_TYPE_COSALIENCY_MODE, static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(GST_TYPE_COSALIENCY_OUTPUT, static_cast<GstPluginAPIFlags>(0));
+}
+
+static void gst_cosaliency_init(GstCosaliency* self) {
+  self->impl = new Impl();
+  gst_base_transform_set_qos_enabled(GST_BASE_TRANSFORM(self), TRUE);
+}
+
+gboolean gst_cosaliency_plugin_init(GstPlugin* plugin) {
+  GST_DEBUG_CATEGORY_INIT(gst_cosaliency_debug, "cosaliency", 0, "co-saliency element");
+  gst_cosal_mask_meta_get_info();
+  return gst_element_register(plugin, "cosaliency", GST_RANK_NONE, GST_TYPE_COSALIENCY);
+}

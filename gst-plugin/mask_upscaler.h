@@ -1,0 +1,44 @@
+// MaskUpscaler: bilinear resampling of a float mask (the decoder's output at
+// the inference size) to the frame size, written as 8-bit values straight
+// into the destination (a GRAY8 plane, or the alpha bytes of a packed RGBA
+// frame), optionally binarised. One pass, no allocation per frame: the
+// coordinate tables are built once per size change.
+//
+// Pixel centres are aligned (x_src = (x + 0.5) * w_src / w_dst - 0.5), the
+// same convention as GstVideoConverter's and torch's align_corners=false, so
+// an identity size copies values exactly.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace cosal {
+
+class MaskUpscaler {
+ public:
+  void configure(int src_width, int src_height, int dst_width, int dst_height);
+  int src_width() const { return src_w_; }
+  int src_height() const { return src_h_; }
+  int dst_width() const { return dst_w_; }
+  int dst_height() const { return dst_h_; }
+
+  // src: src_height rows of src_width floats in [0, 1]. dst: byte of pixel
+  // (x, y) at dst + y * row_stride + x * pixel_stride. threshold 0 writes the
+  // soft value round(255 * m); otherwise 255 where round(255 * m) >= threshold
+  // and 0 elsewhere.
+  void run(const float* src, uint8_t* dst, int pixel_stride, int row_stride, int threshold);
+
+ private:
+  struct Tap {
+    int i0, i1;
+    float w;  // weight of i1
+  };
+  static std::vector<Tap> taps(int src, int dst);
+
+  int src_w_ = 0, src_h_ = 0, dst_w_ = 0, dst_h_ = 0;
+  std::vector<Tap> xs_, ys_;
+  std::vector<float> row_;  // the vertically interpolated source row
+  uint8_t lut_[256];        // soft value -> written value (threshold)
+};
+
+}  // namespace cosal

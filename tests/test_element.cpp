@@ -1,0 +1,731 @@
+// The cosaliency element through GstHarness, with tiny random models: caps,
+// sizes, timestamps, group resets, window mode, QoS, state cycles, errors,
+// weight sharing, and masks equal to the engine's own computation.
+#include <gst/check/gstharness.h>
+#include <gst/gst.h>
+#include <gst/video/video.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cosalmeta.h"
+#include "engine.h"
+#include "gstcosaliency.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kSize = 64;  // the tiny model's native size
+
+class Env : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    gst_init(nullptr, nullptr);
+    ASSERT_TRUE(gst_plugin_register_static(GST_VERSION_MAJOR, GST_VERSION_MINOR, "cosaliency",
+                                           "co-saliency (statically registered for the tests)",
+                                           gst_cosaliency_plugin_init, "0", "LGPL", "cosaliency",
+                                           "cosaliency", "tests"));
+    dir_ = fs::temp_directory_path() / ("cosal_element_test_" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+    model_ = (dir_ / "tiny.safetensors").string();
+    cosal::write_random_model(model_, "tiny", "rcau", kSize, 7);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  static const std::string& model() { return model_; }
+  static const fs::path& dir() { return dir_; }
+
+ private:
+  static inline std::string model_;
+  static inline fs::path dir_;
+};
+const auto* const env = ::testing::AddGlobalTestEnvironment(new Env);
+
+// A deterministic frame: smooth gradients plus a bright disc whose position
+// depends on `seed`, converted from RGB to `format`.
+GstBuffer* make_frame(GstVideoFormat format, int w, int h, int seed) {
+  GstVideoInfo rgb, out;
+  gst_video_info_set_format(&rgb, GST_VIDEO_FORMAT_RGB, w, h);
+  gst_video_info_set_format(&out, format, w, h);
+  GstBuffer* src = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&rgb), nullptr);
+  GstVideoFrame sf;
+  gst_video_frame_map(&sf, &rgb, src, GST_MAP_WRITE);
+  auto* p = static_cast<uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&sf, 0));
+  const int stride = GST_VIDEO_FRAME_PLANE_STRIDE(&sf, 0);
+  const double cx = w * (0.3 + 0.05 * (seed % 8)), cy = h * (0.4 + 0.03 * (seed % 5));
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      uint8_t* q = p + y * stride + 3 * x;
+      const bool disc = std::hypot(x - cx, y - cy) < 0.25 * std::min(w, h);
+      q[0] = disc ? 240 : static_cast<uint8_t>(20 + 100 * x / w);
+      q[1] = disc ? 60 : static_cast<uint8_t>(30 + 80 * y / h);
+      q[2] = disc ? 40 : static_cast<uint8_t>((seed * 37) % 120);
+    }
+  gst_video_frame_unmap(&sf);
+  if (format == GST_VIDEO_FORMAT_RGB) return src;
+  GstBuffer* dst = gst_buffer_new_allocate(nullptr, GST_VIDEO_INFO_SIZE(&out), nullptr);
+  GstVideoFrame in, of;
+  gst_video_frame_map(&in, &rgb, src, GST_MAP_READ);
+  gst_video_frame_map(&of, &out, dst, GST_MAP_WRITE);
+  GstVideoConverter* c = gst_video_converter_new(&rgb, &out, nullptr);
+  gst_video_converter_frame(c, &in, &of);
+  gst_video_converter_free(c);
+  gst_video_frame_unmap(&of);
+  gst_video_frame_unmap(&in);
+  gst_buffer_unref(src);
+  return dst;
+}
+
+std::string caps_str(const char* format, int w, int h, const char* extra = "") {
+  return std::string("video/x-raw,format=") + format + ",width=" + std::to_string(w) +
+         ",height=" + std::to_string(h) + ",framerate=25/1" + extra;
+}
+
+GstElement* make_element(const char* props = "") {
+  std::string desc = std::string("cosaliency device=cpu model=\"") + Env::model() + "\" " + props;
+  GError* err = nullptr;
+  GstElement* e = gst_parse_launch(desc.c_str(), &err);
+  EXPECT_EQ(err, nullptr) << (err ? err->message : "");
+  return e;
+}
+
+struct Harness {
+  GstElement* element;
+  GstHarness* h;
+  explicit Harness(const char* props = "") : element(make_element(props)) {
+    h = gst_harness_new_with_element(element, "sink", "src");
+  }
+  ~Harness() {
+    gst_harness_teardown(h);
+    gst_object_unref(element);
+  }
+  guint64 stat(const char* name) const {
+    GstStructure* s = nullptr;
+    g_object_get(element, "stats", &s, nullptr);
+    guint64 v = 0;
+    EXPECT_TRUE(gst_structure_get_uint64(s, name, &v)) << name;
+    gst_structure_free(s);
+    return v;
+  }
+  GstCaps* out_caps() const { return gst_pad_get_current_caps(h->sinkpad); }
+};
+
+GstBuffer* stamped(GstBuffer* b, int i) {
+  GST_BUFFER_PTS(b) = static_cast<GstClockTime>(i) * GST_SECOND / 25;
+  GST_BUFFER_DURATION(b) = GST_SECOND / 25;
+  return b;
+}
+
+// The GRAY8 plane (or the alpha bytes) of an output buffer as a dense vector.
+std::vector<uint8_t> plane_bytes(GstBuffer* buf, GstCaps* caps, bool alpha) {
+  GstVideoInfo info;
+  EXPECT_TRUE(gst_video_info_from_caps(&info, caps));
+  GstVideoFrame f;
+  EXPECT_TRUE(gst_video_frame_map(&f, &info, buf, GST_MAP_READ));
+  const int w = GST_VIDEO_FRAME_WIDTH(&f), h = GST_VIDEO_FRAME_HEIGHT(&f);
+  std::vector<uint8_t> v(static_cast<size_t>(w) * h);
+  const auto* base = static_cast<const uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&f, 0));
+  const int stride = GST_VIDEO_FRAME_PLANE_STRIDE(&f, 0);
+  const int off = alpha ? GST_VIDEO_FRAME_COMP_POFFSET(&f, GST_VIDEO_COMP_A) : 0;
+  const int ps = alpha ? GST_VIDEO_FRAME_COMP_PSTRIDE(&f, GST_VIDEO_COMP_A) : 1;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) v[static_cast<size_t>(y * w + x)] = base[y * stride + off + x * ps];
+  gst_video_frame_unmap(&f);
+  return v;
+}
+
+std::vector<uint8_t> to_bytes(const std::vector<float>& m) {
+  std::vector<uint8_t> v(m.size());
+  for (size_t i = 0; i < m.size(); ++i)
+    v[i] = static_cast<uint8_t>(std::lround(std::clamp(m[i], 0.f, 1.f) * 255.f));
+  return v;
+}
+
+int max_abs_diff(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  int d = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) d = std::max(d, std::abs(a[i] - b[i]));
+  return d;
+}
+
+cosal::RgbView view_of(GstBuffer* rgb, GstVideoFrame* f, int w, int h) {
+  GstVideoInfo info;
+  gst_video_info_set_format(&info, GST_VIDEO_FORMAT_RGB, w, h);
+  gst_video_frame_map(f, &info, rgb, GST_MAP_READ);
+  cosal::RgbView v;
+  v.data = static_cast<const uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(f, 0));
+  v.width = w;
+  v.height = h;
+  v.stride = GST_VIDEO_FRAME_PLANE_STRIDE(f, 0);
+  return v;
+}
+
+}  // namespace
+
+TEST(Element, EveryFormatTimesEveryOutputNegotiatesAndProducesFrames) {
+  const char* formats[] = {"RGB",  "BGR",  "RGBA", "BGRA", "RGBx",
+                           "BGRx", "ARGB", "ABGR", "I420", "NV12"};
+  const char* outputs[] = {"alpha", "mask", "meta"};
+  for (const char* output : outputs) {
+    for (const char* format : formats) {
+      SCOPED_TRACE(std::string(format) + " output=" + output);
+      Harness t((std::string("output=") + output).c_str());
+      gst_harness_set_src_caps_str(t.h, caps_str(format, 48, 36).c_str());
+      const GstVideoFormat vf = gst_video_format_from_string(format);
+      ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(vf, 48, 36, 1), 0)), GST_FLOW_OK);
+      GstBuffer* out = gst_harness_pull(t.h);
+      ASSERT_NE(out, nullptr);
+      GstCaps* caps = t.out_caps();
+      GstVideoInfo info;
+      ASSERT_TRUE(gst_video_info_from_caps(&info, caps));
+      EXPECT_EQ(GST_VIDEO_INFO_WIDTH(&info), 48);
+      EXPECT_EQ(GST_VIDEO_INFO_HEIGHT(&info), 36);
+      const std::string got = GST_VIDEO_INFO_NAME(&info);
+      if (std::string(output) == "mask") {
+        EXPECT_EQ(got, "GRAY8");
+      } else if (std::string(output) == "meta") {
+        EXPECT_EQ(got, format);
+        GstCosalMaskMeta* m = gst_buffer_get_cosal_mask_meta(out);
+        ASSERT_NE(m, nullptr);
+        EXPECT_EQ(m->width, 48u);
+        EXPECT_EQ(m->height, 36u);
+        EXPECT_GE(m->stride, 48u);
+        ASSERT_NE(m->data, nullptr);
+      } else {
+        EXPECT_TRUE(GST_VIDEO_INFO_HAS_ALPHA(&info)) << got;
+        // The channel order is kept (RGB-like in -> RGBA, BGR-like -> BGRA).
+        const std::string in = format;
+        if (in == "BGR" || in == "BGRA" || in == "BGRx") EXPECT_EQ(got, "BGRA");
+        if (in == "RGB" || in == "RGBA" || in == "RGBx" || in == "I420" || in == "NV12")
+          EXPECT_EQ(got, "RGBA");
+        if (in == "ARGB" || in == "ABGR") EXPECT_EQ(got, in);
+      }
+      EXPECT_GE(gst_buffer_get_size(out), GST_VIDEO_INFO_SIZE(&info));
+      gst_caps_unref(caps);
+      gst_buffer_unref(out);
+    }
+  }
+}
+
+TEST(Element, UnsupportedCapsAreNotNegotiated) {
+  Harness t;
+  gst_harness_set_src_caps_str(t.h, caps_str("YUY2", 32, 32).c_str());
+  GstFlowReturn r = gst_harness_push(t.h, make_frame(GST_VIDEO_FORMAT_YUY2, 32, 32, 0));
+  EXPECT_EQ(r, GST_FLOW_NOT_NEGOTIATED);
+}
+
+TEST(Element, OddAndNonSquareSizesAgreeAcrossOutputs) {
+  struct Case {
+    const char* format;
+    int w, h;
+    const char* extra;
+  } cases[] = {{"I420", 33, 17, ""},
+               {"NV12", 33, 17, ",pixel-aspect-ratio=4/3"},
+               {"RGB", 17, 51, ""},
+               {"BGRx", 101, 7, ",pixel-aspect-ratio=16/9"}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.format) + " " + std::to_string(c.w) + "x" + std::to_string(c.h));
+    const GstVideoFormat vf = gst_video_format_from_string(c.format);
+    // The alpha channel of output=alpha, the GRAY8 of output=mask and the
+    // meta of output=meta are the same mask.
+    std::vector<uint8_t> masks[3];
+    const char* outputs[] = {"output=alpha", "output=mask", "output=meta"};
+    for (int o = 0; o < 3; ++o) {
+      Harness t(outputs[o]);
+      gst_harness_set_src_caps_str(t.h, caps_str(c.format, c.w, c.h, c.extra).c_str());
+      ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(vf, c.w, c.h, 3), 0)), GST_FLOW_OK);
+      GstBuffer* out = gst_harness_pull(t.h);
+      ASSERT_NE(out, nullptr);
+      GstCaps* caps = t.out_caps();
+      GstVideoInfo info;
+      gst_video_info_from_caps(&info, caps);
+      EXPECT_EQ(GST_VIDEO_INFO_WIDTH(&info), c.w);
+      EXPECT_EQ(GST_VIDEO_INFO_HEIGHT(&info), c.h);
+      if (*c.extra) {
+        EXPECT_NE(GST_VIDEO_INFO_PAR_N(&info), GST_VIDEO_INFO_PAR_D(&info)) << "PAR lost";
+      }
+      if (o == 2) {
+        GstCosalMaskMeta* m = gst_buffer_get_cosal_mask_meta(out);
+        ASSERT_NE(m, nullptr);
+        for (guint y = 0; y < m->height; ++y)
+          masks[o].insert(masks[o].end(), m->data + y * m->stride,
+                          m->data + y * m->stride + m->width);
+      } else {
+        masks[o] = plane_bytes(out, caps, o == 0);
+      }
+      gst_caps_unref(caps);
+      gst_buffer_unref(out);
+    }
+    EXPECT_EQ(masks[0], masks[1]);
+    EXPECT_EQ(masks[1], masks[2]);
+  }
+}
+
+TEST(Element, ResolutionChangeRenegotiatesAndStartsANewGroup) {
+  Harness t("output=mask");
+  gst_harness_set_src_caps_str(t.h, caps_str("I420", 64, 48).c_str());
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_I420, 64, 48, i), i)),
+              GST_FLOW_OK);
+  EXPECT_EQ(t.stat("group-resets"), 0u);
+  gst_harness_set_src_caps_str(t.h, caps_str("I420", 40, 30).c_str());
+  ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_I420, 40, 30, 3), 3)),
+            GST_FLOW_OK);
+  EXPECT_EQ(t.stat("group-resets"), 1u);
+  EXPECT_EQ(gst_harness_buffers_in_queue(t.h), 4u);
+  for (int i = 0; i < 3; ++i) gst_buffer_unref(gst_harness_pull(t.h));
+  GstBuffer* last = gst_harness_pull(t.h);
+  GstCaps* caps = t.out_caps();
+  GstVideoInfo info;
+  gst_video_info_from_caps(&info, caps);
+  EXPECT_EQ(GST_VIDEO_INFO_WIDTH(&info), 40);
+  EXPECT_EQ(GST_VIDEO_INFO_HEIGHT(&info), 30);
+  EXPECT_EQ(gst_buffer_get_size(last), GST_VIDEO_INFO_SIZE(&info));
+  gst_caps_unref(caps);
+  gst_buffer_unref(last);
+}
+
+TEST(Element, TimestampsDurationsAndFlagsArePreservedInEveryMode) {
+  const char* configs[] = {"output=alpha", "output=mask", "output=meta",
+                           "output=mask mode=window window-size=4",
+                           "output=alpha mode=window window-size=3"};
+  for (const char* cfg : configs) {
+    SCOPED_TRACE(cfg);
+    Harness t(cfg);
+    gst_harness_set_src_caps_str(t.h, caps_str("RGB", 32, 24).c_str());
+    const int n = 6;
+    for (int i = 0; i < n; ++i) {
+      GstBuffer* b = make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, i);
+      GST_BUFFER_PTS(b) = 1000 + i * 40 * GST_MSECOND;
+      GST_BUFFER_DTS(b) = 500 + i * 40 * GST_MSECOND;
+      GST_BUFFER_DURATION(b) = 40 * GST_MSECOND - static_cast<GstClockTime>(i);
+      GST_BUFFER_OFFSET(b) = static_cast<guint64>(i);
+      GST_BUFFER_OFFSET_END(b) = static_cast<guint64>(i + 1);
+      if (i % 2) GST_BUFFER_FLAG_SET(b, GST_BUFFER_FLAG_DELTA_UNIT);
+      if (i == 3) GST_BUFFER_FLAG_SET(b, GST_BUFFER_FLAG_MARKER);
+      ASSERT_EQ(gst_harness_push(t.h, b), GST_FLOW_OK);
+    }
+    ASSERT_TRUE(gst_harness_push_event(t.h, gst_event_new_eos()));
+    ASSERT_EQ(gst_harness_buffers_in_queue(t.h), static_cast<guint>(n));
+    for (int i = 0; i < n; ++i) {
+      GstBuffer* o = gst_harness_pull(t.h);
+      EXPECT_EQ(GST_BUFFER_PTS(o), 1000 + i * 40 * GST_MSECOND);
+      EXPECT_EQ(GST_BUFFER_DTS(o), 500 + i * 40 * GST_MSECOND);
+      EXPECT_EQ(GST_BUFFER_DURATION(o), 40 * GST_MSECOND - static_cast<GstClockTime>(i));
+      EXPECT_EQ(GST_BUFFER_OFFSET(o), static_cast<guint64>(i));
+      EXPECT_EQ(GST_BUFFER_OFFSET_END(o), static_cast<guint64>(i + 1));
+      EXPECT_EQ(GST_BUFFER_FLAG_IS_SET(o, GST_BUFFER_FLAG_DELTA_UNIT), i % 2 == 1) << i;
+      EXPECT_EQ(GST_BUFFER_FLAG_IS_SET(o, GST_BUFFER_FLAG_MARKER), i == 3) << i;
+      gst_buffer_unref(o);
+    }
+  }
+}
+
+// Frames 0..2, a flush, then frame 3: frame 3's mask equals that of a fresh
+// element seeing frame 3 first. Same with a DISCONT buffer.
+TEST(Element, FlushAndDiscontStartANewGroup) {
+  auto first_mask_of_fresh = [](int seed) {
+    Harness f("output=mask");
+    gst_harness_set_src_caps_str(f.h, caps_str("RGB", kSize, kSize).c_str());
+    EXPECT_EQ(
+        gst_harness_push(f.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, kSize, kSize, seed), 0)),
+        GST_FLOW_OK);
+    GstBuffer* o = gst_harness_pull(f.h);
+    GstCaps* caps = f.out_caps();
+    auto v = plane_bytes(o, caps, false);
+    gst_caps_unref(caps);
+    gst_buffer_unref(o);
+    return v;
+  };
+  Harness t("output=mask refresh-interval=0");
+  gst_harness_set_src_caps_str(t.h, caps_str("RGB", kSize, kSize).c_str());
+  auto push_pull = [&t](int seed, int i, bool discont) {
+    GstBuffer* b = stamped(make_frame(GST_VIDEO_FORMAT_RGB, kSize, kSize, seed), i);
+    if (discont) GST_BUFFER_FLAG_SET(b, GST_BUFFER_FLAG_DISCONT);
+    EXPECT_EQ(gst_harness_push(t.h, b), GST_FLOW_OK);
+    GstBuffer* o = gst_harness_pull(t.h);
+    GstCaps* caps = t.out_caps();
+    auto v = plane_bytes(o, caps, false);
+    gst_caps_unref(caps);
+    gst_buffer_unref(o);
+    return v;
+  };
+  for (int i = 0; i < 3; ++i) push_pull(i, i, false);
+  auto continued = push_pull(5, 3, false);  // frame 5 after 0..2: a group of 4
+  EXPECT_EQ(t.stat("group-resets"), 0u);
+
+  ASSERT_TRUE(gst_harness_push_event(t.h, gst_event_new_flush_start()));
+  ASSERT_TRUE(gst_harness_push_event(t.h, gst_event_new_flush_stop(TRUE)));
+  GstSegment seg;
+  gst_segment_init(&seg, GST_FORMAT_TIME);
+  ASSERT_TRUE(gst_harness_push_event(t.h, gst_event_new_segment(&seg)));
+  auto after_flush = push_pull(5, 0, false);
+  EXPECT_EQ(t.stat("group-resets"), 1u);
+  const auto fresh = first_mask_of_fresh(5);
+  EXPECT_EQ(after_flush, fresh);
+
+  push_pull(1, 1, false);
+  push_pull(2, 2, false);
+  auto after_discont = push_pull(5, 3, true);
+  EXPECT_EQ(t.stat("group-resets"), 2u);
+  EXPECT_EQ(after_discont, fresh);
+  // Without a reset the group changes the mask (otherwise this test proves nothing).
+  EXPECT_GT(max_abs_diff(continued, fresh), 0) << "the random model ignores G";
+}
+
+TEST(Element, SceneCutStartsANewGroup) {
+  Harness t("output=mask scene-cut-threshold=0.15");
+  gst_harness_set_src_caps_str(t.h, caps_str("RGB", kSize, kSize).c_str());
+  // Same scene: frames differ only by the disc's position.
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, kSize, kSize, i), i)),
+              GST_FLOW_OK);
+  EXPECT_EQ(t.stat("scene-cuts"), 0u);
+  // A different scene: inverted picture.
+  GstBuffer* b = make_frame(GST_VIDEO_FORMAT_RGB, kSize, kSize, 2);
+  GstMapInfo map;
+  gst_buffer_map(b, &map, GST_MAP_WRITE);
+  for (gsize i = 0; i < map.size; ++i) map.data[i] = static_cast<guint8>(255 - map.data[i]);
+  gst_buffer_unmap(b, &map);
+  ASSERT_EQ(gst_harness_push(t.h, stamped(b, 3)), GST_FLOW_OK);
+  EXPECT_EQ(t.stat("scene-cuts"), 1u);
+  EXPECT_EQ(t.stat("group-resets"), 1u);
+}
+
+TEST(Element, WindowModeReportsLatencyHoldsFramesAndFlushesThemAtEos) {
+  Harness t("output=mask mode=window window-size=5");
+  gst_harness_set_src_caps_str(t.h, caps_str("RGB", 32, 24).c_str());
+  // window-size/2 = 2 frames of 40 ms, no processing measured yet.
+  EXPECT_EQ(gst_harness_query_latency(t.h), 80 * GST_MSECOND);
+  for (int i = 0; i < 2; ++i)
+    ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, i), i)),
+              GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_in_queue(t.h), 0u);
+  EXPECT_EQ(t.stat("held"), 2u);
+  ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, 2), 2)),
+            GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_in_queue(t.h), 1u);  // frame 0 had its 2 frames of look-ahead
+  ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, 3), 3)),
+            GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_in_queue(t.h), 2u);
+  ASSERT_TRUE(gst_harness_push_event(t.h, gst_event_new_eos()));
+  EXPECT_EQ(gst_harness_buffers_in_queue(t.h), 4u);
+  for (int i = 0; i < 4; ++i) {
+    GstBuffer* o = gst_harness_pull(t.h);
+    EXPECT_EQ(GST_BUFFER_PTS(o), static_cast<GstClockTime>(i) * GST_SECOND / 25);
+    gst_buffer_unref(o);
+  }
+  // EOS comes after the flushed frames.
+  GstEvent* ev;
+  bool saw_eos = false;
+  while ((ev = gst_harness_try_pull_event(t.h))) {
+    saw_eos = saw_eos || GST_EVENT_TYPE(ev) == GST_EVENT_EOS;
+    gst_event_unref(ev);
+  }
+  EXPECT_TRUE(saw_eos);
+  // The processing time is now part of the reported latency.
+  EXPECT_GT(gst_harness_query_latency(t.h), 80 * GST_MSECOND);
+}
+
+TEST(Element, StreamingModeReportsNoBufferingLatency) {
+  Harness t("output=mask");
+  gst_harness_set_src_caps_str(t.h, caps_str("RGB", 32, 24).c_str());
+  EXPECT_EQ(gst_harness_query_latency(t.h), 0u);
+}
+
+TEST(Element, QosLateFramesAreDroppedAndCounted) {
+  Harness t("output=mask");
+  gst_harness_set_src_caps_str(t.h, caps_str("RGB", 32, 24).c_str());
+  ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, 0), 0)),
+            GST_FLOW_OK);
+  gst_buffer_unref(gst_harness_pull(t.h));
+  // Downstream says: the frame at 40 ms was 1 s late.
+  ASSERT_TRUE(gst_harness_push_upstream_event(
+      t.h, gst_event_new_qos(GST_QOS_TYPE_UNDERFLOW, 1.5, GST_SECOND, 40 * GST_MSECOND)));
+  for (int i = 1; i < 4; ++i)
+    ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, i), i)),
+              GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_in_queue(t.h), 0u);
+  EXPECT_EQ(t.stat("qos-dropped"), 3u);
+  EXPECT_EQ(t.stat("frames-in"), 1u);
+  // A frame after the earliest time goes through.
+  ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, 5), 50)),
+            GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_in_queue(t.h), 1u);
+
+  // With qos=false nothing is dropped.
+  Harness q("output=mask qos=false");
+  gst_harness_set_src_caps_str(q.h, caps_str("RGB", 32, 24).c_str());
+  ASSERT_TRUE(gst_harness_push_upstream_event(
+      q.h, gst_event_new_qos(GST_QOS_TYPE_UNDERFLOW, 1.5, GST_SECOND, 0)));
+  ASSERT_EQ(gst_harness_push(q.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, 1), 1)),
+            GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_in_queue(q.h), 1u);
+  EXPECT_EQ(q.stat("qos-dropped"), 0u);
+}
+
+TEST(Element, FiftyStateCyclesThroughPlaying) {
+  const std::string desc =
+      "videotestsrc num-buffers=3 ! video/x-raw,width=40,height=30 ! "
+      "cosaliency device=cpu model=\"" +
+      Env::model() + "\" ! fakesink sync=false";
+  GstElement* pipeline = gst_parse_launch(desc.c_str(), nullptr);
+  ASSERT_NE(pipeline, nullptr);
+  GstBus* bus = gst_element_get_bus(pipeline);
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_NE(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE) << i;
+    if (i % 10 == 0) {  // now and then run to the end; otherwise stop mid-stream
+      GstMessage* m = gst_bus_timed_pop_filtered(
+          bus, 20 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+      ASSERT_NE(m, nullptr);
+      EXPECT_EQ(GST_MESSAGE_TYPE(m), GST_MESSAGE_EOS);
+      gst_message_unref(m);
+    } else {
+      gst_element_get_state(pipeline, nullptr, nullptr, 5 * GST_SECOND);
+    }
+    ASSERT_EQ(gst_element_set_state(pipeline, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS) << i;
+    GstMessage* err = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+    EXPECT_EQ(err, nullptr);
+    if (err) gst_message_unref(err);
+    gst_bus_set_flushing(bus, TRUE);
+    gst_bus_set_flushing(bus, FALSE);
+  }
+  gst_object_unref(bus);
+  gst_object_unref(pipeline);
+}
+
+static GstMessage* error_of_loading(const std::string& path, const char* device = "cpu") {
+  GstElement* pipeline = gst_pipeline_new(nullptr);
+  GstElement* e = gst_element_factory_make("cosaliency", nullptr);
+  g_object_set(e, "model", path.c_str(), "device", device, nullptr);
+  gst_bin_add(GST_BIN(pipeline), e);
+  EXPECT_EQ(gst_element_set_state(pipeline, GST_STATE_READY), GST_STATE_CHANGE_FAILURE);
+  GstBus* bus = gst_element_get_bus(pipeline);
+  GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  gst_object_unref(bus);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+  return m;
+}
+
+TEST(Element, CorruptOrMissingModelPostsAnErrorNamingTheFile) {
+  const std::string corrupt = (Env::dir() / "corrupt.safetensors").string();
+  {
+    FILE* f = std::fopen(corrupt.c_str(), "wb");
+    const char junk[] = "\x10\x00\x00\x00\x00\x00\x00\x00{\"not\": \"weights\"";
+    std::fwrite(junk, 1, sizeof junk, f);
+    std::fclose(f);
+  }
+  GstMessage* m = error_of_loading(corrupt);
+  ASSERT_NE(m, nullptr);
+  GError* err = nullptr;
+  gchar* dbg = nullptr;
+  gst_message_parse_error(m, &err, &dbg);
+  EXPECT_TRUE(g_error_matches(err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS))
+      << err->message;
+  EXPECT_NE(std::string(err->message).find("corrupt.safetensors"), std::string::npos)
+      << err->message;
+  g_error_free(err);
+  g_free(dbg);
+  gst_message_unref(m);
+
+  m = error_of_loading((Env::dir() / "missing.safetensors").string());
+  ASSERT_NE(m, nullptr);
+  gst_message_parse_error(m, &err, &dbg);
+  EXPECT_TRUE(g_error_matches(err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND))
+      << err->message;
+  EXPECT_NE(std::string(err->message).find("missing.safetensors"), std::string::npos);
+  g_error_free(err);
+  g_free(dbg);
+  gst_message_unref(m);
+
+  if (!cosal::cuda_available()) {
+    m = error_of_loading(Env::model(), "cuda");
+    ASSERT_NE(m, nullptr) << "cuda requested without CUDA must fail";
+    gst_message_parse_error(m, &err, &dbg);
+    EXPECT_NE(std::string(err->message).find("CUDA"), std::string::npos) << err->message;
+    g_error_free(err);
+    g_free(dbg);
+    gst_message_unref(m);
+  }
+}
+
+TEST(Element, AutoDeviceWithoutCudaWarnsAndRunsOnCpu) {
+  if (cosal::cuda_available()) GTEST_SKIP() << "CUDA present: auto picks it without a warning";
+  GstElement* pipeline = gst_pipeline_new(nullptr);
+  GstElement* e = gst_element_factory_make("cosaliency", nullptr);
+  g_object_set(e, "model", Env::model().c_str(), "device", "auto", nullptr);
+  gst_bin_add(GST_BIN(pipeline), e);
+  EXPECT_EQ(gst_element_set_state(pipeline, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+  GstBus* bus = gst_element_get_bus(pipeline);
+  GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING);
+  EXPECT_NE(m, nullptr);
+  if (m) gst_message_unref(m);
+  gst_object_unref(bus);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+}
+
+TEST(Element, TwoInstancesShareOneLoadedModel) {
+  GstElement* a = make_element();
+  GstElement* b = make_element();
+  ASSERT_EQ(gst_element_set_state(a, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+  ASSERT_EQ(gst_element_set_state(b, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+  {
+    // The registry hands out the instance the elements hold: 2 + ours.
+    auto m = cosal::Model::acquire(Env::model(), "cpu");
+    EXPECT_EQ(m.use_count(), 3);
+    gst_element_set_state(a, GST_STATE_NULL);
+    EXPECT_EQ(m.use_count(), 2);
+    gst_element_set_state(b, GST_STATE_NULL);
+    EXPECT_EQ(m.use_count(), 1);
+  }
+  gst_object_unref(a);
+  gst_object_unref(b);
+}
+
+TEST(Element, PropertiesThatFixTheStreamAreRefusedWhilePlaying) {
+  Harness t("output=mask mode=streaming window-size=4");
+  gst_harness_set_src_caps_str(t.h, caps_str("RGB", 32, 24).c_str());
+  // GLib prints the refusal as a warning; keep it from aborting under
+  // G_DEBUG=fatal-warnings.
+  GLogLevelFlags old = g_log_set_always_fatal(G_LOG_FATAL_MASK);
+  g_object_set(t.element, "mode", GST_COSALIENCY_MODE_WINDOW, "window-size", 9u, "output",
+               GST_COSALIENCY_OUTPUT_ALPHA, "inference-size", 128u, nullptr);
+  g_log_set_always_fatal(old);
+  gint mode = -1, output = -1;
+  guint ws = 0, is = 1;
+  g_object_get(t.element, "mode", &mode, "output", &output, "window-size", &ws, "inference-size",
+               &is, nullptr);
+  EXPECT_EQ(mode, GST_COSALIENCY_MODE_STREAMING);
+  EXPECT_EQ(output, GST_COSALIENCY_OUTPUT_MASK);
+  EXPECT_EQ(ws, 4u);
+  EXPECT_EQ(is, 0u);
+  // Live properties do change.
+  g_object_set(t.element, "threshold", 100u, "smoothing", 0.5, nullptr);
+  guint th = 0;
+  g_object_get(t.element, "threshold", &th, nullptr);
+  EXPECT_EQ(th, 100u);
+}
+
+TEST(Element, ThresholdBinarisesTheMask) {
+  Harness t("output=mask threshold=128");
+  gst_harness_set_src_caps_str(t.h, caps_str("RGB", 40, 30).c_str());
+  ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 40, 30, 1), 0)),
+            GST_FLOW_OK);
+  GstBuffer* o = gst_harness_pull(t.h);
+  GstCaps* caps = t.out_caps();
+  for (uint8_t v : plane_bytes(o, caps, false)) ASSERT_TRUE(v == 0 || v == 255) << int(v);
+  gst_caps_unref(caps);
+  gst_buffer_unref(o);
+}
+
+// Where the definitions coincide (RGB at exactly the inference size,
+// output=mask, soft, unsmoothed), the element's streaming masks are the
+// engine's encode -> update -> decode, including the re-seeding from the
+// window every refresh-interval frames.
+TEST(Element, StreamingMasksEqualTheEnginesUpdateThenDecode) {
+  auto model = cosal::Model::acquire(Env::model(), "cpu");
+  const int n = 7, window = 3, refresh = 3;
+  std::vector<GstBuffer*> frames;
+  for (int i = 0; i < n; ++i) frames.push_back(make_frame(GST_VIDEO_FORMAT_RGB, kSize, kSize, i));
+  std::vector<cosal::Features> feats;
+  for (GstBuffer* f : frames) {
+    GstVideoFrame vf;
+    auto v = view_of(f, &vf, kSize, kSize);
+    feats.push_back(model->encode({v})[0]);
+    gst_video_frame_unmap(&vf);
+  }
+  for (int variant = 0; variant < 2; ++variant) {
+    SCOPED_TRACE(variant == 0 ? "persistent G" : "re-seeded every 3 frames");
+    const std::string props = variant == 0 ? "output=mask refresh-interval=0"
+                                           : "output=mask window-size=" + std::to_string(window) +
+                                                 " refresh-interval=" + std::to_string(refresh);
+    Harness t(props.c_str());
+    gst_harness_set_src_caps_str(t.h, caps_str("RGB", kSize, kSize).c_str());
+    cosal::GroupState g;
+    std::vector<float> ref(static_cast<size_t>(kSize) * kSize);
+    for (int i = 0; i < n; ++i) {
+      if (variant == 1 && i % refresh == 0) {
+        std::vector<cosal::Features> w(feats.begin() + std::max(0, i - window + 1),
+                                       feats.begin() + i + 1);
+        model->seed(g, w);
+      } else {
+        model->update(g, feats[static_cast<size_t>(i)]);
+      }
+      model->decode(g, feats[static_cast<size_t>(i)], ref.data());
+      ASSERT_EQ(gst_harness_push(t.h, stamped(gst_buffer_ref(frames[static_cast<size_t>(i)]), i)),
+                GST_FLOW_OK);
+      GstBuffer* o = gst_harness_pull(t.h);
+      GstCaps* caps = t.out_caps();
+      EXPECT_LE(max_abs_diff(plane_bytes(o, caps, false), to_bytes(ref)), 1) << "frame " << i;
+      gst_caps_unref(caps);
+      gst_buffer_unref(o);
+    }
+  }
+  for (GstBuffer* f : frames) gst_buffer_unref(f);
+}
+
+// A window covering the whole clip decodes every frame against the group of
+// all frames: the engine's whole-group forward.
+TEST(Element, WindowModeOverAWholeClipEqualsForwardGroup) {
+  auto model = cosal::Model::acquire(Env::model(), "cpu");
+  const int n = 4;
+  std::vector<GstBuffer*> frames;
+  std::vector<GstVideoFrame> mapped(n);
+  std::vector<cosal::RgbView> views;
+  for (int i = 0; i < n; ++i) {
+    frames.push_back(make_frame(GST_VIDEO_FORMAT_RGB, kSize, kSize, i));
+    views.push_back(view_of(frames.back(), &mapped[static_cast<size_t>(i)], kSize, kSize));
+  }
+  const auto ref = model->forward_group(views);
+  for (auto& f : mapped) gst_video_frame_unmap(&f);
+
+  Harness t("output=mask mode=window window-size=9 refresh-interval=1");
+  gst_harness_set_src_caps_str(t.h, caps_str("RGB", kSize, kSize).c_str());
+  for (int i = 0; i < n; ++i)
+    ASSERT_EQ(gst_harness_push(t.h, stamped(gst_buffer_ref(frames[static_cast<size_t>(i)]), i)),
+              GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_in_queue(t.h), 0u);
+  gst_harness_push_event(t.h, gst_event_new_eos());
+  ASSERT_EQ(gst_harness_buffers_in_queue(t.h), static_cast<guint>(n));
+  for (int i = 0; i < n; ++i) {
+    GstBuffer* o = gst_harness_pull(t.h);
+    GstCaps* caps = t.out_caps();
+    EXPECT_LE(max_abs_diff(plane_bytes(o, caps, false), to_bytes(ref[static_cast<size_t>(i)])), 1)
+        << "frame " << i;
+    gst_caps_unref(caps);
+    gst_buffer_unref(o);
+  }
+  for (GstBuffer* f : frames) gst_buffer_unref(f);
+}
+
+TEST(Element, SmoothingBlendsWithThePreviousMask) {
+  // Two different frames; with smoothing s the second mask is
+  // (1 - s) * own + s * first (before rounding).
+  std::vector<uint8_t> raw[2], smooth[2];
+  for (int pass = 0; pass < 2; ++pass) {
+    Harness t(pass == 0 ? "output=mask refresh-interval=0"
+                        : "output=mask refresh-interval=0 smoothing=0.5");
+    gst_harness_set_src_caps_str(t.h, caps_str("RGB", kSize, kSize).c_str());
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_EQ(
+          gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, kSize, kSize, i * 3), i)),
+          GST_FLOW_OK);
+      GstBuffer* o = gst_harness_pull(t.h);
+      GstCaps* caps = t.out_caps();
+      (pass == 0 ? raw : smooth)[i] = plane_bytes(o, caps, false);
+      gst_caps_unref(caps);
+      gst_buffer_unref(o);
+    }
+  }
+  EXPECT_EQ(max_abs_diff(raw[0], smooth[0]), 0);
+  std::vector<uint8_t> expect(raw[1].size());
+  for (size_t i = 0; i < expect.size(); ++i)
+    expect[i] = static_cast<uint8_t>(std::lround(0.5 * raw[1][i] + 0.5 * raw[0][i]));
+  EXPECT_LE(max_abs_diff(smooth[1], expect), 1);
+}
