@@ -1,5 +1,6 @@
 #include "weighted_f.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "distance_transform.h"
@@ -25,51 +26,93 @@ std::array<double, 2 * kRadius + 1> gaussian_1d() {
   return k;
 }
 
+// Buffers reused across calls (per thread): a frame's worth of doubles per
+// call would otherwise cost more in page faults than the arithmetic.
+struct Scratch {
+  FeatureTransform ft;
+  std::vector<double> et, horiz;
+  // Pixel-importance factor 2 - exp(log(0.5) / 5 * distance) by squared
+  // distance, filled on first use (NaN = not yet computed).
+  std::vector<double> importance;
+  double importance_of(int64_t squared) {
+    const size_t i = static_cast<size_t>(squared);
+    if (i >= importance.size()) importance.resize(i + 1, std::nan(""));
+    double& v = importance[i];
+    if (std::isnan(v))
+      v = 2 - std::exp(std::log(0.5) / 5 * std::sqrt(static_cast<double>(squared)));
+    return v;
+  }
+};
+
 }  // namespace
 
 double weighted_f(const PreparedPair& p, double beta) {
   if (p.fg_count == 0) return 0.0;
+  thread_local Scratch s;
   const int w = p.width, h = p.height;
   const size_t n = p.size();
-  const FeatureTransform ft = euclidean_feature_transform(p.gt, w, h);
+  euclidean_feature_transform(p.gt, w, h, s.ft);
 
-  // E = |pred - gt|; Et copies the error of the nearest object pixel outside
-  // the object, so the smoothing below treats the object's edges correctly.
-  std::vector<double> e(n), et(n);
-  for (size_t i = 0; i < n; ++i) e[i] = std::fabs(p.pred(i) - p.gt[i]);
-  for (size_t i = 0; i < n; ++i)
-    et[i] = p.gt[i] ? e[i] : e[static_cast<size_t>(ft.row[i]) * w + ft.col[i]];
-
-  // EA = Et filtered with zero padding; only needed inside the object.
-  const auto k = gaussian_1d();
-  std::vector<double> horiz(n);
+  // E = |pred - gt| by raw value, inside (gt = 1) and outside (gt = 0).
+  std::array<double, 256> e_in{}, e_out{};
+  for (int v = 0; v < 256; ++v) {
+    e_in[v] = std::fabs(p.value[v] - 1.0);
+    e_out[v] = std::fabs(p.value[v]);
+  }
+  // Et: outside the object, the error of the nearest object pixel, so the
+  // smoothing below treats the object's edges correctly.
+  s.et.resize(n);
+  int y_min = h, y_max = -1;
   for (int y = 0; y < h; ++y) {
-    const double* src = et.data() + static_cast<size_t>(y) * w;
-    double* dst = horiz.data() + static_cast<size_t>(y) * w;
+    const size_t row = static_cast<size_t>(y) * w;
     for (int x = 0; x < w; ++x) {
-      double s = 0.0;
-      for (int j = -kRadius; j <= kRadius; ++j) {
-        const int xx = x + j;
-        if (xx >= 0 && xx < w) s += k[j + kRadius] * src[xx];
+      const size_t i = row + x;
+      if (p.gt[i]) {
+        s.et[i] = e_in[p.raw[i]];
+        y_min = std::min(y_min, y);
+        y_max = y;
+      } else {
+        s.et[i] = e_in[p.raw[static_cast<size_t>(s.ft.row[i]) * w + s.ft.col[i]]];
       }
-      dst[x] = s;
     }
   }
 
-  const double decay = std::log(0.5) / 5;
+  // EA = Et filtered with zero padding; only needed inside the object, so
+  // the horizontal pass covers the object's rows and the filter's reach.
+  const auto k = gaussian_1d();
+  s.horiz.resize(n);
+  const int r0 = std::max(0, y_min - kRadius), r1 = std::min(h - 1, y_max + kRadius);
+  for (int y = r0; y <= r1; ++y) {
+    const double* src = s.et.data() + static_cast<size_t>(y) * w;
+    double* dst = s.horiz.data() + static_cast<size_t>(y) * w;
+    for (int x = 0; x < w; ++x) {
+      double sum = 0.0;
+      if (x >= kRadius && x + kRadius < w) {
+        for (int j = 0; j <= 2 * kRadius; ++j) sum += k[j] * src[x - kRadius + j];
+      } else {
+        for (int j = -kRadius; j <= kRadius; ++j)
+          if (x + j >= 0 && x + j < w) sum += k[j + kRadius] * src[x + j];
+      }
+      dst[x] = sum;
+    }
+  }
+
   double ew_fg = 0.0, ew_bg = 0.0;
   for (int y = 0; y < h; ++y) {
+    const size_t row = static_cast<size_t>(y) * w;
     for (int x = 0; x < w; ++x) {
-      const size_t i = static_cast<size_t>(y) * w + x;
+      const size_t i = row + x;
       if (p.gt[i]) {
+        const double e = e_in[p.raw[i]];
         double ea = 0.0;
         for (int j = -kRadius; j <= kRadius; ++j) {
           const int yy = y + j;
-          if (yy >= 0 && yy < h) ea += k[j + kRadius] * horiz[static_cast<size_t>(yy) * w + x];
+          if (yy >= 0 && yy < h) ea += k[j + kRadius] * s.horiz[static_cast<size_t>(yy) * w + x];
         }
-        ew_fg += ea < e[i] ? ea : e[i];  // pixel importance B = 1 inside
+        ew_fg += ea < e ? ea : e;  // pixel importance B = 1 inside
       } else {
-        ew_bg += e[i] * (2 - std::exp(decay * ft.distance[i]));
+        const double e = e_out[p.raw[i]];
+        if (e != 0.0) ew_bg += e * s.importance_of(s.ft.squared[i]);
       }
     }
   }

@@ -254,8 +254,11 @@ TEST(DistanceTransform, MatchesBruteForceOnRandomMasks) {
           for (int xx = 0; xx < w; ++xx)
             if (mask[static_cast<size_t>(yy) * w + xx])
               best = std::min(best, std::hypot(yy - y, xx - x));
-        EXPECT_DOUBLE_EQ(ft.distance[i], best) << "trial " << trial << " at " << x << "," << y;
-        if (!any) continue;
+        EXPECT_DOUBLE_EQ(ft.distance(i), best) << "trial " << trial << " at " << x << "," << y;
+        if (!any) {
+          EXPECT_EQ(ft.row[i], -1);
+          continue;
+        }
         ASSERT_GE(ft.row[i], 0);
         EXPECT_TRUE(mask[static_cast<size_t>(ft.row[i]) * w + ft.col[i]]);
         EXPECT_DOUBLE_EQ(std::hypot(ft.row[i] - y, ft.col[i] - x), best);
