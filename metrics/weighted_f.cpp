@@ -1,6 +1,7 @@
 #include "weighted_f.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "distance_transform.h"
@@ -15,12 +16,16 @@ constexpr double kSigma = 5.0;  // fspecial('gaussian', 7, 5)
 // The 2-D kernel exp(-(x^2 + y^2) / (2 sigma^2)) / sum is the outer product of
 // this normalised 1-D kernel with itself (no entry falls under MATLAB's
 // eps * max cut-off at this size), so the filter runs as two 1-D passes.
-std::array<double, 2 * kRadius + 1> gaussian_1d() {
-  std::array<double, 2 * kRadius + 1> k{};
+using Kernel = std::array<double, 7>;
+static_assert(std::tuple_size<Kernel>::value == 2 * kRadius + 1, "kernel size");
+
+Kernel gaussian_1d() {
+  Kernel k{};
   double sum = 0.0;
-  for (int i = -kRadius; i <= kRadius; ++i) {
-    k[i + kRadius] = std::exp(-(i * i) / (2 * kSigma * kSigma));
-    sum += k[i + kRadius];
+  for (size_t j = 0; j < k.size(); ++j) {
+    const double d = static_cast<double>(j) - kRadius;
+    k[j] = std::exp(-(d * d) / (2 * kSigma * kSigma));
+    sum += k[j];
   }
   for (double& v : k) v /= sum;
   return k;

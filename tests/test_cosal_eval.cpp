@@ -27,10 +27,10 @@ namespace {
 // A fresh temporary folder, removed at the end of the test.
 struct TempDir {
   fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("cosal_eval_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  TempDir()
+      : path(fs::temp_directory_path() /
+             ("cosal_eval_test_" + std::to_string(::getpid()) + "_" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
     fs::remove_all(path);
     fs::create_directories(path);
   }

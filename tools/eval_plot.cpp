@@ -178,7 +178,10 @@ void draw_legend(cairo_t* cr, const std::vector<LegendEntry>& entries) {
     }
     cairo_set_source_rgb(cr, 0, 0, 0);
     std::string label = e.label;
-    if (label.size() > 28) label = label.substr(0, 27) + "~";
+    if (label.size() > 28) {
+      label.resize(27);
+      label += "~";
+    }
     text(cr, label, x + 34, y + row / 2, 0, 0.5);
     y += row;
   }

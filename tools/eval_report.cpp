@@ -79,7 +79,7 @@ LineChart pr_chart(const std::vector<MethodResult>& methods) {
   c.title = "Precision-recall curve (256 thresholds)";
   c.x_label = "recall";
   c.y_label = "precision";
-  auto add = [&](const std::string& label, const metrics::Curves& cv, Color col, double w,
+  auto add = [&](const std::string& label, const metrics::Curves& cv, const Color& col, double w,
                  bool dashed) {
     LineSeries s;
     s.label = label;
@@ -113,7 +113,7 @@ LineChart f_chart(const std::vector<MethodResult>& methods) {
   c.x_label = "threshold (floor(pred x 255) >= t)";
   c.y_label = "F-measure";
   c.x_max = 255;
-  auto add = [&](const std::string& label, const metrics::Curves& cv, Color col, double w,
+  auto add = [&](const std::string& label, const metrics::Curves& cv, const Color& col, double w,
                  bool dashed) {
     LineSeries s;
     s.label = label;
