@@ -84,8 +84,9 @@ TEST(MetricsVectors, PySodMetricsValuesTo1e6) {
     for (const auto& [key, expected] : vec.at("pysodmetrics").items()) {
       ASSERT_TRUE(ours.count(key)) << name << ": no implementation for key " << key;
       EXPECT_NEAR(ours.at(key), expected.get<double>(), 1e-6) << name << " " << key;
-      // Far tighter than asked: the same arithmetic in the same order.
-      EXPECT_NEAR(ours.at(key), expected.get<double>(), 1e-12) << name << " " << key;
+      // Far tighter than asked (the same arithmetic in nearly the same order);
+      // what remains is summation order.
+      EXPECT_NEAR(ours.at(key), expected.get<double>(), 1e-10) << name << " " << key;
       ++checked;
     }
   }
