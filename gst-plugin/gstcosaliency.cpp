@@ -347,7 +347,7 @@ GstStructure* stats_structure(GstCosaliency* self) {
   const guint64 n = s.inferences.load();
   const double mean_ms = n ? s.inference_ns.load() / 1e6 / static_cast<double>(n) : 0.0;
   GST_OBJECT_LOCK(self);
-  const guint held = static_cast<guint>(self->impl->stream.held.size());
+  const guint64 held = self->impl->stream.held.size();
   GST_OBJECT_UNLOCK(self);
   return gst_structure_new(
       "application/x-cosaliency-stats", "frames-in", G_TYPE_UINT64, s.frames_in.load(),
@@ -356,7 +356,7 @@ GstStructure* stats_structure(GstCosaliency* self) {
       G_TYPE_UINT64, s.scene_cuts.load(), "seeds", G_TYPE_UINT64,
       static_cast<guint64>(self->impl->stream.group.seeds()), "rcau-updates", G_TYPE_UINT64,
       static_cast<guint64>(self->impl->stream.group.updates()), "mean-inference-ms", G_TYPE_DOUBLE,
-      mean_ms, "held", G_TYPE_UINT, held, nullptr);
+      mean_ms, "held", G_TYPE_UINT64, held, nullptr);
 }
 
 void log_stats(GstCosaliency* self) {
@@ -475,6 +475,10 @@ gboolean cosaliency_set_caps(GstBaseTransform* trans, GstCaps* incaps, GstCaps* 
                  GST_VIDEO_INFO_HEIGHT(&in), &iw, &ih);
   gst_video_info_set_format(&st.rgb_info, GST_VIDEO_FORMAT_RGB, static_cast<guint>(iw),
                             static_cast<guint>(ih));
+  // GstVideoConverter converts pixels only: the rates must match.
+  GST_VIDEO_INFO_FPS_N(&st.rgb_info) = GST_VIDEO_INFO_FPS_N(&in);
+  GST_VIDEO_INFO_FPS_D(&st.rgb_info) = GST_VIDEO_INFO_FPS_D(&in);
+  GST_VIDEO_INFO_INTERLACE_MODE(&st.rgb_info) = GST_VIDEO_INFO_INTERLACE_MODE(&in);
   // One pass from any input format and size to the network's RGB input.
   GstStructure* opts = gst_structure_new(
       "options", GST_VIDEO_CONVERTER_OPT_RESAMPLER_METHOD, GST_TYPE_VIDEO_RESAMPLER_METHOD,

@@ -199,10 +199,10 @@ TEST(Element, EveryFormatTimesEveryOutputNegotiatesAndProducesFrames) {
         EXPECT_TRUE(GST_VIDEO_INFO_HAS_ALPHA(&info)) << got;
         // The channel order is kept (RGB-like in -> RGBA, BGR-like -> BGRA).
         const std::string in = format;
-        if (in == "BGR" || in == "BGRA" || in == "BGRx") EXPECT_EQ(got, "BGRA");
-        if (in == "RGB" || in == "RGBA" || in == "RGBx" || in == "I420" || in == "NV12")
-          EXPECT_EQ(got, "RGBA");
-        if (in == "ARGB" || in == "ABGR") EXPECT_EQ(got, in);
+        std::string want = "RGBA";
+        if (in == "BGR" || in == "BGRA" || in == "BGRx") want = "BGRA";
+        if (in == "ARGB" || in == "ABGR") want = in;
+        EXPECT_EQ(got, want);
       }
       EXPECT_GE(gst_buffer_get_size(out), GST_VIDEO_INFO_SIZE(&info));
       gst_caps_unref(caps);
@@ -593,7 +593,7 @@ TEST(Element, PropertiesThatFixTheStreamAreRefusedWhilePlaying) {
   gst_harness_set_src_caps_str(t.h, caps_str("RGB", 32, 24).c_str());
   // GLib prints the refusal as a warning; keep it from aborting under
   // G_DEBUG=fatal-warnings.
-  GLogLevelFlags old = g_log_set_always_fatal(G_LOG_FATAL_MASK);
+  GLogLevelFlags old = g_log_set_always_fatal(static_cast<GLogLevelFlags>(G_LOG_FATAL_MASK));
   g_object_set(t.element, "mode", GST_COSALIENCY_MODE_WINDOW, "window-size", 9u, "output",
                GST_COSALIENCY_OUTPUT_ALPHA, "inference-size", 128u, nullptr);
   g_log_set_always_fatal(old);
