@@ -4,13 +4,14 @@ namespace cosal {
 
 namespace nn = torch::nn;
 
-ConvGruImpl::ConvGruImpl(int64_t channels, int64_t kernel_size) {
-  const int64_t pad = kernel_size / 2;
-  gates = register_module(
-      "gates", nn::Conv2d(nn::Conv2dOptions(2 * channels, 2 * channels, kernel_size).padding(pad)));
-  candidate = register_module(
-      "candidate", nn::Conv2d(nn::Conv2dOptions(2 * channels, channels, kernel_size).padding(pad)));
-}
+ConvGruImpl::ConvGruImpl(int64_t channels, int64_t kernel_size)
+    : gates(register_module("gates",
+                            nn::Conv2d(nn::Conv2dOptions(2 * channels, 2 * channels, kernel_size)
+                                           .padding(kernel_size / 2)))),
+      candidate(register_module(
+          "candidate",
+          nn::Conv2d(
+              nn::Conv2dOptions(2 * channels, channels, kernel_size).padding(kernel_size / 2)))) {}
 
 torch::Tensor ConvGruImpl::forward(const torch::Tensor& g_prev, const torch::Tensor& x) {
   auto ru = torch::sigmoid(gates(torch::cat({g_prev, x}, 1))).chunk(2, 1);

@@ -61,6 +61,7 @@ class RcanModel final : public Model {
  public:
   RcanModel(const std::string& path, torch::Device device) : device_(device) {
     std::map<std::string, std::string> metadata;
+    // cppcheck-suppress useInitializationList
     net_ = load_rcan(path, &metadata);
     net_->eval();
     for (auto& p : net_->parameters()) p.set_requires_grad(false);

@@ -58,7 +58,13 @@ Rcan load_rcan(const std::string& path, std::map<std::string, std::string>* meta
   for (const auto& [name, t] : tensors)
     if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
       throw FormatError(path + ": tensor \"" + name + "\" holds NaN or infinite values");
-  load_module_state(*net, tensors, path);
+  try {
+    load_module_state(*net, tensors, path);
+  } catch (const FormatError& e) {
+    // Usually a config that does not match the tensors: show the config.
+    throw FormatError(std::string(e.what()) + " (network built from cosal.config " + cfg.to_json() +
+                      ")");
+  }
   if (metadata) *metadata = file.metadata();
   return net;
 }

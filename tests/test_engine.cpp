@@ -270,7 +270,9 @@ TEST_F(Engine, BadFilesGiveErrorsNamingTheFile) {
   wider.sir_channels = cfg.sir_channels * 2;
   const auto wrong_width = with("width.safetensors", state,
                                 {{"cosal.format", "rcan-1"}, {"cosal.config", wider.to_json()}});
-  expect_error<FormatError>([&] { cosal::load_rcan(wrong_width); }, wrong_width, "sir");
+  expect_error<FormatError>([&] { cosal::load_rcan(wrong_width); }, wrong_width, "expects");
+  expect_error<FormatError>([&] { cosal::load_rcan(wrong_width); }, wrong_width,
+                            "\"sir_channels\":" + std::to_string(wider.sir_channels));
 
   auto fewer = state;
   fewer.erase("decoder.logits.weight");
