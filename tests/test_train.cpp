@@ -1,0 +1,235 @@
+// cosal-train end to end on a tiny generated DAVIS tree with the tiny
+// backbone: writes a loadable model with provenance, refuses to overwrite,
+// and an interrupted + resumed run reproduces the uninterrupted one.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "image.h"
+#include "rcan_io.h"
+#include "trainer.h"
+#include "weights_io.h"
+
+namespace fs = std::filesystem;
+using namespace cosal;
+using namespace cosal::train;
+
+namespace {
+
+const fs::path& root() {
+  static const fs::path r = [] {
+    const fs::path p =
+        fs::temp_directory_path() / ("cosal-train-test-" + std::to_string(::getpid()));
+    fs::remove_all(p);
+    // Three sequences of 8 frames, 64x64: a textured square moving over a
+    // textured background; mask = the square.
+    for (int s = 0; s < 3; ++s) {
+      const std::string seq = "seq" + std::to_string(s);
+      fs::create_directories(p / "davis/JPEGImages/480p" / seq);
+      fs::create_directories(p / "davis/Annotations/480p" / seq);
+      for (int f = 0; f < 8; ++f) {
+        Image img(64, 64, 3), mask(64, 64, 1);
+        const int x0 = 4 + 3 * f + 5 * s, y0 = 8 + 2 * f;
+        for (int y = 0; y < 64; ++y)
+          for (int x = 0; x < 64; ++x) {
+            const bool in = x >= x0 && x < x0 + 16 && y >= y0 && y < y0 + 16;
+            uint8_t* px = img.row(y) + x * 3;
+            px[0] = static_cast<uint8_t>(in ? 220 : (x * 5 + y * 3 + s * 40) % 120);
+            px[1] = static_cast<uint8_t>(in ? 40 + (x * y) % 60 : (x * y + f) % 140);
+            px[2] = static_cast<uint8_t>(in ? 30 : 90 + (x + y) % 50);
+            mask.row(y)[x] = in ? 255 : 0;
+          }
+        char name[16];
+        std::snprintf(name, sizeof name, "%05d", f);
+        save_png((p / "davis/JPEGImages/480p" / seq / (std::string(name) + ".jpg")).string(), img);
+        save_png((p / "davis/Annotations/480p" / seq / (std::string(name) + ".png")).string(),
+                 mask);
+      }
+    }
+    // Photo-like stamps: textured discs with soft alpha.
+    fs::create_directories(p / "stamps/animals");
+    for (int k = 0; k < 3; ++k) {
+      Image st(64, 64, 4);
+      for (int y = 0; y < 64; ++y)
+        for (int x = 0; x < 64; ++x) {
+          uint8_t* q = st.row(y) + x * 4;
+          const double d = std::hypot(x - 31.5, y - 31.5);
+          q[0] = static_cast<uint8_t>((x * 7 + y * 3 + k * 50) % 256);
+          q[1] = static_cast<uint8_t>((x * y + k * 90) % 256);
+          q[2] = static_cast<uint8_t>(60 * k + 20);
+          q[3] = static_cast<uint8_t>(std::clamp((32 - d) * 64.0, 0.0, 255.0));
+        }
+      save_png((p / "stamps/animals" / ("s" + std::to_string(k) + ".png")).string(), st);
+    }
+    return p;
+  }();
+  return r;
+}
+
+TrainOptions tiny_options(const std::string& name) {
+  TrainOptions o;
+  o.davis = {(root() / "davis").string()};
+  o.stamps = (root() / "stamps").string();
+  o.synthetic_groups = 4;
+  o.synthetic_members = 3;
+  o.backgrounds_per_frame = 2;
+  o.backbone = "tiny";
+  o.size = 64;
+  o.sir_channels = 8;
+  o.decoder_channels = 8;
+  o.min_group = 2;
+  o.max_group = 4;
+  o.steps = 10;
+  o.warmup = 2;
+  o.lr = 1e-3;
+  o.lambda = 0.1;
+  o.coperceptual_every = 2;
+  o.checkpoint_every = 4;
+  o.val_every = 0;
+  o.threads = 1;  // tiny tensors: a second thread only adds overhead
+  o.seed = 5;
+  o.quiet = true;
+  o.out = (root() / name / "model.safetensors").string();
+  o.work_dir = (root() / name / "work").string();
+  return o;
+}
+
+TrainResult run_training(const TrainOptions& o) { return cosal::train::train(o); }
+
+double max_difference(const std::string& a, const std::string& b) {
+  const NamedTensors ta = module_state(*load_rcan(a)), tb = module_state(*load_rcan(b));
+  EXPECT_EQ(ta.size(), tb.size());
+  double m = 0;
+  for (const auto& [k, v] : ta) m = std::max(m, (v - tb.at(k)).abs().max().item<double>());
+  return m;
+}
+
+}  // namespace
+
+TEST(Train, TinyRunWritesALoadableModelWithProvenance) {
+  TrainOptions o = tiny_options("e2e");
+  o.val_groups = {"seq2"};
+  o.val_every = 5;
+  o.command_line = "cosal-train (test)";
+  const TrainResult r = run_training(o);
+  EXPECT_FALSE(r.interrupted);
+  EXPECT_EQ(r.steps, 10);
+  EXPECT_EQ(r.model, o.out);
+  EXPECT_GE(r.best_score, 0.0);
+  EXPECT_LE(r.best_score, 1.0);
+  EXPECT_TRUE(r.best_step == 5 || r.best_step == 10) << r.best_step;
+
+  std::map<std::string, std::string> meta;
+  Rcan net = load_rcan(o.out, &meta);
+  EXPECT_EQ(net->config().backbone, "tiny");
+  EXPECT_EQ(net->config().input_width, 64);
+  ASSERT_TRUE(meta.count("cosal.provenance"));
+  const auto prov = nlohmann::json::parse(meta["cosal.provenance"]);
+  EXPECT_EQ(prov["steps"], 10);
+  EXPECT_EQ(prov["command"], "cosal-train (test)");
+  EXPECT_EQ(prov["val_groups"][0], "seq2");
+  EXPECT_EQ(prov["train_groups"], "seq0,seq1") << "the validation group must not be trained on";
+  EXPECT_TRUE(prov.contains("validation"));
+  // The network runs on a new group.
+  torch::NoGradGuard ng;
+  const auto out = net->forward(torch::rand({3, 3, 64, 64}));
+  EXPECT_EQ(out.masks.sizes(), torch::IntArrayRef({3, 1, 64, 64}));
+
+  // log.csv has training and validation rows.
+  std::ifstream log(fs::path(o.work_dir) / "log.csv");
+  std::string line, all;
+  int rows = 0;
+  while (std::getline(log, line)) {
+    ++rows;
+    all += line + "\n";
+  }
+  EXPECT_GE(rows, 3) << all;
+
+  // Never overwrites the final model without --force.
+  try {
+    run_training(o);
+    FAIL() << "overwrote " << o.out;
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("--force"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Train, ResumedRunReproducesTheUninterruptedRun) {
+  const TrainOptions full = tiny_options("full");
+  const TrainResult a = run_training(full);
+  ASSERT_FALSE(a.interrupted);
+  // The same seed twice gives the same model.
+  const TrainOptions again = tiny_options("again");
+  run_training(again);
+  EXPECT_LE(max_difference(full.out, again.out), 1e-6);
+
+  TrainOptions part = tiny_options("parts");
+  part.stop_after = 5;  // a checkpoint between the periodic ones (4, 8)
+  const TrainResult b1 = run_training(part);
+  EXPECT_TRUE(b1.interrupted);
+  EXPECT_EQ(b1.steps, 5);
+  EXPECT_FALSE(fs::exists(part.out)) << "an interrupted run must not write the final model";
+  // Without --resume (or --force) a fresh run refuses to clobber the checkpoint.
+  EXPECT_THROW(run_training(part), std::runtime_error);
+
+  part.stop_after = -1;
+  part.resume = true;
+  const TrainResult b2 = run_training(part);
+  EXPECT_FALSE(b2.interrupted);
+  EXPECT_EQ(b2.steps, 10);
+  EXPECT_LE(max_difference(full.out, part.out), 1e-6);
+
+  // A different seed gives a different model: the comparison can fail.
+  TrainOptions other = tiny_options("other");
+  other.seed = 6;
+  run_training(other);
+  EXPECT_GT(max_difference(full.out, other.out), 1e-4);
+}
+
+TEST(Train, StopRequestCheckpointsAndResumes) {
+  TrainOptions o = tiny_options("signal");
+  // What the SIGINT handler does: the run checkpoints at the next step and returns.
+  request_stop();
+  const TrainResult r1 = run_training(o);
+  clear_stop_request();
+  EXPECT_TRUE(r1.interrupted);
+  EXPECT_TRUE(fs::exists(fs::path(o.work_dir) / "checkpoint.pt"));
+  o.resume = true;
+  const TrainResult r2 = run_training(o);
+  EXPECT_EQ(r2.steps, 10);
+  EXPECT_TRUE(fs::exists(o.out));
+}
+
+TEST(Train, BadOptionsAndDataGiveClearErrors) {
+  TrainOptions o = tiny_options("bad");
+  o.val_groups = {"no-such-sequence"};
+  try {
+    run_training(o);
+    FAIL();
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("no-such-sequence"), std::string::npos) << e.what();
+  }
+  o = tiny_options("bad2");
+  o.optimizer = "rmsprop";
+  EXPECT_THROW(run_training(o), std::invalid_argument);
+  o = tiny_options("bad3");
+  o.davis = {(root() / "nowhere").string()};
+  try {
+    run_training(o);
+    FAIL();
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("nowhere"), std::string::npos) << e.what();
+  }
+}
+
+// Removes the generated tree once all tests ran.
+class Cleanup : public ::testing::Environment {
+ public:
+  void TearDown() override { fs::remove_all(root()); }
+};
+const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new Cleanup);

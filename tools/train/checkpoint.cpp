@@ -1,0 +1,123 @@
+#include "checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <sstream>
+#include <stdexcept>
+
+namespace cosal::train {
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error(tmp + ": " + std::strerror(errno));
+  size_t off = 0;
+  while (off < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const std::string err = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw std::runtime_error(tmp + ": " + err);
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const std::string err = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    throw std::runtime_error(tmp + ": " + err);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string err = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    throw std::runtime_error(path + ": " + err);
+  }
+  // The rename itself must reach the disk too.
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+namespace {
+
+torch::Tensor string_tensor(const std::string& s) {
+  auto t = torch::empty({static_cast<int64_t>(s.size())}, torch::kUInt8);
+  if (!s.empty()) std::memcpy(t.data_ptr<uint8_t>(), s.data(), s.size());
+  return t;
+}
+
+std::string tensor_string(const torch::Tensor& t) {
+  const auto c = t.contiguous();
+  return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()),
+                     static_cast<size_t>(c.numel()));
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, torch::nn::Module& net,
+                     torch::optim::Optimizer& optimizer, const TrainState& state) {
+  torch::serialize::OutputArchive root, model, optim;
+  net.save(model);
+  optimizer.save(optim);
+  root.write("model", model);
+  root.write("optimizer", optim);
+  root.write("format", string_tensor("cosal-train-checkpoint-1"));
+  root.write("step", torch::tensor(state.step, torch::kInt64));
+  root.write("rng", string_tensor(state.rng));
+  root.write("best_score", torch::tensor(state.best_score, torch::kFloat64));
+  root.write("best_step", torch::tensor(state.best_step, torch::kInt64));
+  root.write("bad_validations", torch::tensor(state.bad_validations, torch::kInt64));
+  root.write("elapsed_s", torch::tensor(state.elapsed_s, torch::kFloat64));
+  root.write("best_metrics", string_tensor(state.best_metrics));
+  std::ostringstream os;
+  root.save_to(os);
+  write_file_atomic(path, os.str());
+}
+
+TrainState load_checkpoint(const std::string& path, torch::nn::Module& net,
+                           torch::optim::Optimizer& optimizer) {
+  TrainState st;
+  try {
+    torch::serialize::InputArchive root, model, optim;
+    root.load_from(path);
+    torch::Tensor t;
+    root.read("format", t);
+    if (tensor_string(t) != "cosal-train-checkpoint-1")
+      throw std::runtime_error("not a cosal-train checkpoint");
+    root.read("model", model);
+    root.read("optimizer", optim);
+    net.load(model);
+    optimizer.load(optim);
+    root.read("step", t);
+    st.step = t.item<int64_t>();
+    root.read("rng", t);
+    st.rng = tensor_string(t);
+    root.read("best_score", t);
+    st.best_score = t.item<double>();
+    root.read("best_step", t);
+    st.best_step = t.item<int64_t>();
+    root.read("bad_validations", t);
+    st.bad_validations = t.item<int64_t>();
+    root.read("elapsed_s", t);
+    st.elapsed_s = t.item<double>();
+    root.read("best_metrics", t);
+    st.best_metrics = tensor_string(t);
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(path + ": cannot read checkpoint (" + e.what_without_backtrace() +
+                             ")");
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(path + ": " + e.what());
+  }
+  return st;
+}
+
+}  // namespace cosal::train

@@ -1,0 +1,103 @@
+#include "feature_cache.h"
+
+#include <stdexcept>
+
+namespace cosal::train {
+
+torch::Tensor to_tensor(const Image& img) {
+  auto t = torch::from_blob(const_cast<uint8_t*>(img.pixels.data()),
+                            {img.height, img.width, img.channels}, torch::kUInt8);
+  // clone, not contiguous(): for one channel the permuted view is already
+  // contiguous and would still point into `img`.
+  return t.permute({2, 0, 1}).clone(at::MemoryFormat::Contiguous);
+}
+
+torch::Tensor to_float_batch(const std::vector<const Image*>& images) {
+  std::vector<torch::Tensor> ts;
+  ts.reserve(images.size());
+  for (const Image* i : images) ts.push_back(to_tensor(*i));
+  return torch::stack(ts).to(torch::kFloat32).div_(255.0);
+}
+
+int64_t FeatureCache::add(const Image& rgb, const Image& mask) {
+  if (rgb.channels != 3 || mask.channels != 1 || rgb.width != mask.width ||
+      rgb.height != mask.height)
+    throw std::invalid_argument(
+        "feature cache: need an RGB image and a 1-channel mask of one size");
+  if (images_.empty()) {
+    width_ = rgb.width;
+    height_ = rgb.height;
+  } else if (rgb.width != width_ || rgb.height != height_) {
+    throw std::invalid_argument("feature cache: image is " + std::to_string(rgb.width) + "x" +
+                                std::to_string(rgb.height) + ", the pool is " +
+                                std::to_string(width_) + "x" + std::to_string(height_));
+  }
+  images_.push_back(to_tensor(rgb));
+  masks_.push_back(to_tensor(mask));
+  return size() - 1;
+}
+
+void FeatureCache::encode(BackboneImpl& backbone, int64_t batch_size,
+                          const std::function<void(int64_t, int64_t)>& progress) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = backbone.is_training();
+  backbone.eval();
+  const auto device = backbone.parameters().empty() ? torch::Device(torch::kCPU)
+                                                    : backbone.parameters().front().device();
+  for (int64_t b = static_cast<int64_t>(x_.size()); b < size(); b += batch_size) {
+    const int64_t e = std::min(size(), b + batch_size);
+    std::vector<int64_t> idx;
+    for (int64_t i = b; i < e; ++i) idx.push_back(i);
+    const BackboneFeatures f = backbone.forward(images(idx, device));
+    for (int64_t i = 0; i < e - b; ++i) {
+      x_.push_back(f.x[i].to(torch::kCPU, torch::kHalf).contiguous());
+      std::vector<torch::Tensor> s;
+      for (const auto& k : f.skips) s.push_back(k[i].to(torch::kCPU, torch::kHalf).contiguous());
+      skips_.push_back(std::move(s));
+    }
+    if (progress) progress(e, size());
+  }
+  backbone.train(was_training);
+}
+
+BackboneFeatures FeatureCache::features(const std::vector<int64_t>& idx,
+                                        const torch::Device& device) const {
+  if (!encoded()) throw std::logic_error("feature cache: features not computed");
+  BackboneFeatures f;
+  std::vector<torch::Tensor> xs;
+  for (int64_t i : idx) xs.push_back(x_.at(i));
+  f.x = torch::stack(xs).to(device, torch::kFloat32);
+  for (size_t k = 0; k < skips_.front().size(); ++k) {
+    std::vector<torch::Tensor> ss;
+    for (int64_t i : idx) ss.push_back(skips_.at(i)[k]);
+    f.skips.push_back(torch::stack(ss).to(device, torch::kFloat32));
+  }
+  return f;
+}
+
+torch::Tensor FeatureCache::images(const std::vector<int64_t>& idx,
+                                   const torch::Device& device) const {
+  std::vector<torch::Tensor> ts;
+  for (int64_t i : idx) ts.push_back(images_.at(i));
+  return torch::stack(ts).to(device, torch::kFloat32).div_(255.0);
+}
+
+torch::Tensor FeatureCache::masks(const std::vector<int64_t>& idx,
+                                  const torch::Device& device) const {
+  std::vector<torch::Tensor> ts;
+  for (int64_t i : idx) ts.push_back(masks_.at(i));
+  return torch::stack(ts).to(device, torch::kFloat32).div_(255.0);
+}
+
+size_t FeatureCache::bytes() const {
+  size_t n = 0;
+  auto add = [&](const torch::Tensor& t) { n += t.numel() * t.element_size(); };
+  for (const auto& t : images_) add(t);
+  for (const auto& t : masks_) add(t);
+  for (const auto& t : x_) add(t);
+  for (const auto& s : skips_)
+    for (const auto& t : s) add(t);
+  return n;
+}
+
+}  // namespace cosal::train

@@ -1,0 +1,507 @@
+#include "trainer.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include "checkpoint.h"
+#include "dataset.h"
+#include "feature_cache.h"
+#include "losses.h"
+#include "mobilenet_v2.h"
+#include "progress.h"
+#include "random.h"
+#include "rcan.h"
+#include "rcan_io.h"
+#include "synthetic_groups.h"
+#include "validation.h"
+#include "weights_io.h"
+
+namespace fs = std::filesystem;
+
+namespace cosal::train {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+struct Pool {
+  FeatureCache cache;
+  std::vector<PoolGroup> real, synthetic;
+};
+
+void say(const TrainOptions& o, const std::string& msg) {
+  if (!o.quiet) std::fprintf(stderr, "cosal-train: %s\n", msg.c_str());
+}
+
+std::string mb(size_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0f MB", static_cast<double>(bytes) / 1e6);
+  return buf;
+}
+
+// Every training root in one list; `video_groups` gets the names of the
+// groups that are video sequences (sampled with temporal spacing).
+Dataset load_training_data(const TrainOptions& o, std::set<std::string>* video_groups) {
+  Dataset all;
+  all.layout = "mixed";
+  auto append = [&](Dataset d, bool video) {
+    all.root += (all.root.empty() ? "" : ";") + d.root;
+    for (auto& g : d.groups) {
+      if (video) video_groups->insert(g.name);
+      all.groups.push_back(std::move(g));
+    }
+  };
+  for (const auto& r : o.davis) append(load_davis(r), true);
+  for (const auto& spec : o.cosod) {
+    // "PATH:MASKDIR" (a mask folder name has no '/').
+    const auto colon = spec.rfind(':');
+    if (colon != std::string::npos && colon > 0 && spec.find('/', colon) == std::string::npos)
+      append(load_cosod(spec.substr(0, colon), spec.substr(colon + 1)), false);
+    else
+      append(load_cosod(spec), false);
+  }
+  for (const auto& r : o.groups) append(load_group_folders(r), false);
+  return all;
+}
+
+double learning_rate(const TrainOptions& o, int64_t step) {
+  double lr = o.lr;
+  if (o.warmup > 0 && step < o.warmup) lr *= static_cast<double>(step + 1) / o.warmup;
+  const double p = static_cast<double>(step) / std::max<int64_t>(1, o.steps);
+  if (o.schedule == "cosine") {
+    lr *= 0.01 + 0.99 * 0.5 * (1.0 + std::cos(M_PI * p));
+  } else if (o.schedule == "step") {
+    if (p >= 0.85)
+      lr *= 0.01;
+    else if (p >= 0.6)
+      lr *= 0.1;
+  }
+  return lr;
+}
+
+// One training group: indices into the pool.
+std::vector<int64_t> sample_group(const Pool& pool, const TrainOptions& o, Rng& rng) {
+  const bool synth =
+      !pool.synthetic.empty() && (pool.real.empty() || rng.chance(o.synthetic_fraction));
+  const auto& groups = synth ? pool.synthetic : pool.real;
+  const PoolGroup& g = groups[rng.integer(0, static_cast<int64_t>(groups.size()) - 1)];
+  const int64_t len = static_cast<int64_t>(g.items.size());
+  const int64_t n = std::min<int64_t>(len, rng.integer(o.min_group, o.max_group));
+  std::vector<int64_t> idx;
+  if (g.video && n > 1) {
+    // Frames of one sequence in order, with a random temporal spacing.
+    const int64_t max_gap =
+        std::max<int64_t>(1, std::min<int64_t>(o.max_frame_gap, (len - 1) / (n - 1)));
+    const int64_t gap = rng.integer(1, max_gap);
+    const int64_t start = rng.integer(0, len - 1 - (n - 1) * gap);
+    for (int64_t i = 0; i < n; ++i) idx.push_back(g.items[start + i * gap]);
+  } else {
+    // A random subset in random order (partial Fisher-Yates).
+    std::vector<int64_t> items = g.items;
+    for (int64_t i = 0; i < n; ++i) {
+      std::swap(items[i], items[rng.integer(i, len - 1)]);
+      idx.push_back(items[i]);
+    }
+  }
+  return idx;
+}
+
+void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bool>& video,
+                bool with_distractors, Pool& pool) {
+  Rng rng(o.seed * 0x9E3779B97F4A7C15ULL + 17);
+  std::vector<Image> backgrounds;
+  const bool want_backgrounds = !o.stamps.empty() && o.synthetic_groups > 0;
+  Progress prog("load", static_cast<int64_t>(data.num_samples()), 0, stderr, 10.0);
+  int64_t done = 0;
+  for (size_t gi = 0; gi < data.groups.size(); ++gi) {
+    const Group& g = data.groups[gi];
+    PoolGroup pg;
+    pg.name = g.name;
+    pg.video = video[gi];
+    for (const auto& s : g.samples) {
+      const LoadedSample ls = load_sample(s);
+      pg.items.push_back(
+          pool.cache.add(resize(ls.image, o.size, o.size), resize(ls.mask, o.size, o.size)));
+      // Object-free crops of real frames: backgrounds without unlabelled
+      // objects (the notes' lesson), only from fully annotated video.
+      if (want_backgrounds && pg.video) {
+        for (int k = 0; k < o.backgrounds_per_frame; ++k) {
+          Image crop;
+          if (object_free_crop(ls.image, ls.mask, rng, o.size, 0.005, 20, &crop))
+            backgrounds.push_back(std::move(crop));
+        }
+      }
+      if (!o.quiet) prog.update(++done);
+    }
+    pool.real.push_back(std::move(pg));
+  }
+  if (!o.quiet) prog.finish();
+  if (!want_backgrounds) return;
+  std::vector<std::string> rejected;
+  const std::vector<Stamp> stamps = load_stamps(o.stamps, 256, &rejected);
+  say(o, std::to_string(stamps.size()) + " photo stamps kept, " + std::to_string(rejected.size()) +
+             " rejected; " + std::to_string(backgrounds.size()) + " object-free backgrounds");
+  if (stamps.size() < 2) throw std::runtime_error(o.stamps + ": fewer than 2 usable photo stamps");
+  if (static_cast<int>(backgrounds.size()) < o.synthetic_members)
+    throw std::runtime_error("only " + std::to_string(backgrounds.size()) +
+                             " object-free backgrounds for synthetic groups of " +
+                             std::to_string(o.synthetic_members));
+  SynthesisOptions so;
+  so.size = o.size;
+  so.distractor_probability = o.distractor_probability;
+  for (int i = 0; i < o.synthetic_groups; ++i) {
+    const SyntheticGroup sg =
+        make_synthetic_group(stamps, backgrounds, o.synthetic_members, with_distractors, rng, so);
+    PoolGroup pg;
+    pg.name = "synthetic-" + std::to_string(i);
+    pg.synthetic = true;
+    for (const auto& m : sg.members) pg.items.push_back(pool.cache.add(m.image, m.mask));
+    pool.synthetic.push_back(std::move(pg));
+  }
+}
+
+void set_trainable(RcanImpl& net, const TrainOptions& o) {
+  for (auto& p : net.parameters()) p.set_requires_grad(true);
+  if (!o.freeze_backbone) return;
+  for (auto& p : net.backbone->parameters()) p.set_requires_grad(false);
+  if (o.finetune_last_blocks > 0) {
+    auto mnv2 = std::dynamic_pointer_cast<MobileNetV2Impl>(net.backbone);
+    if (!mnv2)
+      throw std::invalid_argument("--finetune-last-blocks needs the mobilenet_v2 backbone");
+    const int64_t last = MobileNetV2Impl::kStride16Block;
+    if (o.finetune_last_blocks > last + 1)
+      throw std::invalid_argument("--finetune-last-blocks: at most " + std::to_string(last + 1));
+    for (int64_t b = last - o.finetune_last_blocks + 1; b <= last; ++b)
+      for (auto& p : mnv2->blocks[b]->parameters()) p.set_requires_grad(true);
+  }
+}
+
+void rewrite_log(const std::string& path, int64_t keep_up_to_step) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string line, out;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (!header) {
+      const int64_t step = std::strtoll(line.c_str(), nullptr, 10);
+      if (step > keep_up_to_step) continue;
+    }
+    header = false;
+    out += line + "\n";
+  }
+  write_file_atomic(path, out);
+}
+
+}  // namespace
+
+void request_stop() { g_stop.store(true); }
+void clear_stop_request() { g_stop.store(false); }
+
+TrainResult train(const TrainOptions& o) {
+  const auto t_start = std::chrono::steady_clock::now();
+  if (o.out.empty()) throw std::invalid_argument("no output model (--out)");
+  if (fs::exists(o.out) && !o.force)
+    throw std::runtime_error(o.out + ": exists; pass --force to overwrite it");
+  if (o.min_group < 1 || o.max_group < o.min_group)
+    throw std::invalid_argument("group sizes: need 1 <= --min-group <= --max-group");
+  if (o.optimizer != "adam" && o.optimizer != "sgd")
+    throw std::invalid_argument("--optimizer: adam or sgd, not '" + o.optimizer + "'");
+  if (o.schedule != "cosine" && o.schedule != "step" && o.schedule != "constant")
+    throw std::invalid_argument("--schedule: cosine, step or constant, not '" + o.schedule + "'");
+  const std::string work = o.work_dir.empty() ? o.out + ".work" : o.work_dir;
+  fs::create_directories(work);
+  const std::string ckpt_path = (fs::path(work) / "checkpoint.pt").string();
+  const std::string best_path = (fs::path(work) / "best.safetensors").string();
+  const std::string log_path = (fs::path(work) / "log.csv").string();
+  if (!o.resume && fs::exists(ckpt_path) && !o.force)
+    throw std::runtime_error(ckpt_path +
+                             ": a previous run's checkpoint; pass --resume to continue "
+                             "it or --force to start over");
+
+  torch::set_num_threads(o.threads);
+  torch::manual_seed(o.seed);
+  torch::Device device(torch::kCPU);
+  if (o.device == "cuda" || o.device.rfind("cuda:", 0) == 0) {
+    if (!torch::cuda::is_available())
+      throw std::runtime_error("--device " + o.device + ": this LibTorch has no usable CUDA");
+    device = torch::Device(o.device);
+  } else if (o.device != "cpu") {
+    throw std::invalid_argument("--device: cpu or cuda[:N], not '" + o.device + "'");
+  }
+
+  // --- data
+  std::set<std::string> video_names;
+  Dataset data = load_training_data(o, &video_names);
+  std::vector<std::string> excluded = o.exclude_groups;
+  excluded.insert(excluded.end(), o.val_groups.begin(), o.val_groups.end());
+  Exclusions ex;
+  if (!o.exclude_list.empty()) ex = read_exclusion_file(o.exclude_list);
+  for (const auto& g : excluded) ex.groups.insert(g);
+  const size_t removed = apply_exclusions(data, ex);
+  if (data.groups.empty()) throw std::runtime_error("no training groups left after exclusions");
+  std::vector<bool> video;
+  std::string train_names;
+  for (const auto& g : data.groups) {
+    video.push_back(video_names.count(g.name) != 0);
+    train_names += (train_names.empty() ? "" : ",") + g.name;
+  }
+  say(o, std::to_string(data.groups.size()) + " training groups, " +
+             std::to_string(data.num_samples()) + " images (" + std::to_string(removed) +
+             " excluded)");
+
+  // --- network
+  RcanConfig cfg;
+  cfg.backbone = o.backbone;
+  cfg.variant = o.variant;
+  cfg.sir_channels = o.sir_channels;
+  cfg.decoder_channels = o.decoder_channels;
+  cfg.input_width = cfg.input_height = o.size;
+  Rcan net(cfg);
+  if (!o.init.empty()) {
+    Rcan init = load_rcan(o.init);
+    if (init->config() != cfg)
+      throw std::runtime_error(o.init + ": its config " + init->config().to_json() +
+                               " differs from the requested " + cfg.to_json());
+    load_module_state(*net, module_state(*init), o.init);
+  } else if (!o.backbone_weights.empty()) {
+    if (o.backbone != "mobilenet_v2")
+      throw std::invalid_argument("--backbone-weights is the TFLite MobileNetV2 import");
+    auto imported = import_mobilenet_v2_tflite(o.backbone_weights);
+    load_module_state(*net->backbone, module_state(*imported), o.backbone_weights, "", true);
+  } else if (o.backbone != "tiny") {
+    say(o, "warning: no --backbone-weights: the backbone is random");
+  }
+  net->to(device);
+  set_trainable(*net, o);
+  const bool cached = o.freeze_backbone && o.finetune_last_blocks == 0;
+  net->train();
+  net->backbone->eval();
+
+  // --- pool
+  Pool pool;
+  build_pool(o, data, video, cfg.uses_group(), pool);
+  TrainResult result;
+  if (cached) {
+    Progress prog("features", pool.cache.size(), 0, stderr, 10.0);
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.cache.encode(*net->backbone, 16, [&](int64_t d, int64_t) {
+      if (!o.quiet) prog.update(d);
+    });
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!o.quiet) prog.finish();
+    result.cache_images_per_s = dt > 0 ? static_cast<double>(pool.cache.size()) / dt : 0;
+  }
+  say(o, "pool: " + std::to_string(pool.real.size()) + " real + " +
+             std::to_string(pool.synthetic.size()) + " synthetic groups, " +
+             std::to_string(pool.cache.size()) + " images, " + mb(pool.cache.bytes()) +
+             (cached ? " with features" : ""));
+
+  std::unique_ptr<Validator> validator;
+  if (!o.val_groups.empty()) {
+    const std::string root = !o.val_data.empty() ? o.val_data
+                             : !o.davis.empty()  ? o.davis.front()
+                                                 : std::string();
+    if (root.empty())
+      throw std::invalid_argument("--val-groups needs --val-data or a --davis root");
+    validator = std::make_unique<Validator>(select_groups(load_any(root), o.val_groups), o.size,
+                                            o.size, StreamingOptions{o.val_window, o.val_refresh});
+    say(o, "validation: " + std::to_string(validator->frames()) + " frames of " +
+               std::to_string(o.val_groups.size()) + " held-out groups, streaming");
+  }
+
+  // --- optimiser
+  std::vector<torch::Tensor> params;
+  for (auto& p : net->parameters())
+    if (p.requires_grad()) params.push_back(p);
+  std::unique_ptr<torch::optim::Optimizer> opt;
+  if (o.optimizer == "adam")
+    opt = std::make_unique<torch::optim::Adam>(
+        params, torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+  else
+    opt = std::make_unique<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
+
+  TrainState st;
+  Rng rng(o.seed);
+  st.rng = rng.state();
+  if (o.resume && fs::exists(ckpt_path)) {
+    st = load_checkpoint(ckpt_path, *net, *opt);
+    rng.set_state(st.rng);
+    rewrite_log(log_path, st.step);
+    say(o, "resumed at step " + std::to_string(st.step));
+  } else {
+    if (o.resume) say(o, "no checkpoint in " + work + ": starting from step 0");
+    write_file_atomic(log_path, "step,lr,loss,bce,coperceptual,elapsed_s,val_sm,val_mae,val_iou\n");
+    fs::remove(best_path);
+  }
+  std::ofstream log(log_path, std::ios::app);
+
+  auto elapsed = [&] {
+    return st.elapsed_s +
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  };
+  auto checkpoint = [&] {
+    st.rng = rng.state();
+    st.elapsed_s = elapsed();
+    save_checkpoint(ckpt_path, *net, *opt, st);
+    // Keep elapsed time of this process counted once.
+    st.elapsed_s -=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  };
+
+  Progress prog("train", o.steps, st.step, stderr, 15.0);
+  double ema = -1, ema_c = 0;
+  const int64_t first_step = st.step;
+  const auto t_loop = std::chrono::steady_clock::now();
+  while (st.step < o.steps) {
+    if (g_stop.load() || st.step == o.stop_after) {
+      checkpoint();
+      if (!o.quiet) prog.finish();
+      say(o, "stopped at step " + std::to_string(st.step) + "; checkpoint " + ckpt_path +
+                 " (continue with --resume)");
+      result.interrupted = true;
+      break;
+    }
+    const double lr = learning_rate(o, st.step);
+    for (auto& g : opt->param_groups()) g.options().set_lr(lr);
+
+    const std::vector<int64_t> idx = sample_group(pool, o, rng);
+    const torch::Tensor gt = pool.cache.masks(idx, device);
+    torch::Tensor images;
+    BackboneFeatures f;
+    if (cached) {
+      f = pool.cache.features(idx, device);
+    } else {
+      images = pool.cache.images(idx, device);
+      f = net->encode(images);
+    }
+    const RcanOutput out = net->forward_features(f, o.size, o.size);
+    torch::Tensor bce = saliency_loss(out.logits, gt);
+    torch::Tensor loss = bce;
+    double coperc = NAN;
+    if (o.lambda > 0 && o.coperceptual_every > 0 && st.step % o.coperceptual_every == 0 &&
+        idx.size() > 1) {
+      if (!images.defined()) images = pool.cache.images(idx, device);
+      const torch::Tensor lc = co_perceptual_loss(*net->backbone, out.masks, images, gt);
+      loss = loss + o.lambda * lc;
+      coperc = lc.item<double>();
+    }
+    opt->zero_grad();
+    loss.backward();
+    opt->step();
+    ++st.step;
+
+    const double lv = loss.item<double>();
+    ema = ema < 0 ? lv : 0.98 * ema + 0.02 * lv;
+    if (!std::isnan(coperc)) ema_c = ema_c == 0 ? coperc : 0.9 * ema_c + 0.1 * coperc;
+    if (st.step % 10 == 0)
+      log << st.step << "," << lr << "," << lv << "," << bce.item<double>() << ","
+          << (std::isnan(coperc) ? "" : std::to_string(coperc)) << "," << elapsed() << ",,,\n";
+
+    const bool last = st.step == o.steps;
+    if (validator && ((o.val_every > 0 && st.step % o.val_every == 0) || last)) {
+      const ValidationResult v = validator->run(*net, device, cached);
+      log << st.step << "," << lr << ",,,," << elapsed() << "," << v.s_measure << "," << v.mae
+          << "," << v.iou << "\n";
+      log.flush();
+      std::string mark;
+      if (v.s_measure > st.best_score) {
+        st.best_score = v.s_measure;
+        st.best_step = st.step;
+        st.best_metrics = v.to_json();
+        st.bad_validations = 0;
+        save_rcan(best_path, *net);
+        mark = " (best)";
+      } else {
+        ++st.bad_validations;
+      }
+      if (!o.quiet) {
+        if (isatty(fileno(stderr))) std::fputs("\r\033[K", stderr);
+        std::fprintf(stderr, "cosal-train: step %lld validation %s%s\n",
+                     static_cast<long long>(st.step), v.summary().c_str(), mark.c_str());
+      }
+      if (o.patience > 0 && st.bad_validations >= o.patience) {
+        say(o, "early stop: no better validation in " + std::to_string(o.patience) + " checks");
+        result.early_stopped = true;
+      }
+    }
+    if (o.checkpoint_every > 0 && st.step % o.checkpoint_every == 0) checkpoint();
+    if (!o.quiet) {
+      char extra[128];
+      std::snprintf(extra, sizeof extra, "loss %.4f%s lr %.1e%s", ema,
+                    ema_c > 0 ? (" cp " + std::to_string(ema_c).substr(0, 6)).c_str() : "", lr,
+                    st.best_score >= 0
+                        ? (" best Sm " + std::to_string(st.best_score).substr(0, 5)).c_str()
+                        : "");
+      prog.update(st.step, extra);
+    }
+    if (result.early_stopped) break;
+  }
+  log.flush();
+  const double loop_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_loop).count();
+  result.steps_per_s = loop_s > 0 ? static_cast<double>(st.step - first_step) / loop_s : 0;
+  result.steps = st.step;
+  result.best_score = st.best_score;
+  result.best_step = st.best_step;
+  result.best_metrics = st.best_metrics;
+  if (result.interrupted) {
+    result.seconds = elapsed();
+    return result;
+  }
+  if (!o.quiet) prog.finish();
+  checkpoint();
+
+  // --- the final model: the best validated weights (or the last ones).
+  if (validator && fs::exists(best_path)) {
+    Rcan best = load_rcan(best_path);
+    load_module_state(*net, module_state(*best), best_path);
+  }
+  result.seconds = elapsed();
+  nlohmann::json prov;
+  prov["tool"] = "cosal-train";
+  prov["command"] = o.command_line;
+  prov["seed"] = o.seed;
+  prov["steps"] = st.step;
+  prov["best_step"] = st.best_step;
+  prov["early_stopped"] = result.early_stopped;
+  prov["train_seconds"] = std::lround(result.seconds);
+  prov["train_groups"] = train_names;
+  prov["train_images"] = data.num_samples();
+  prov["synthetic_groups"] = pool.synthetic.size();
+  prov["val_groups"] = o.val_groups;
+  prov["recipe"] = {{"optimizer", o.optimizer},
+                    {"lr", o.lr},
+                    {"schedule", o.schedule},
+                    {"lambda", o.lambda},
+                    {"coperceptual_every", o.coperceptual_every},
+                    {"frozen_backbone", o.freeze_backbone},
+                    {"size", o.size},
+                    {"min_group", o.min_group},
+                    {"max_group", o.max_group}};
+  if (!st.best_metrics.empty()) prov["validation"] = nlohmann::json::parse(st.best_metrics);
+  if (fs::exists(o.out) && !o.force)
+    throw std::runtime_error(o.out + ": appeared during training; pass --force to overwrite it");
+  if (fs::path(o.out).has_parent_path()) fs::create_directories(fs::path(o.out).parent_path());
+  save_rcan(o.out, *net, {{"cosal.provenance", prov.dump()}});
+  result.model = o.out;
+  say(o, "wrote " + o.out + " (" + std::to_string(st.step) + " steps, " +
+             format_duration(result.seconds) +
+             (st.best_score >= 0 ? ", best validation Sm " + std::to_string(st.best_score) +
+                                       " at step " + std::to_string(st.best_step)
+                                 : std::string()) +
+             ")");
+  return result;
+}
+
+}  // namespace cosal::train

@@ -1,0 +1,83 @@
+// cosal-train's engine: builds the training pool (real groups + synthetic
+// groups), trains an RCAN head on cached frozen-backbone features (or the
+// whole network), validates in streaming mode, keeps the best weights,
+// checkpoints and resumes. No LibTorch in this header: the CLI stays light.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cosal::train {
+
+struct TrainOptions {
+  // --- data
+  std::vector<std::string> davis;   // DAVIS roots
+  std::vector<std::string> cosod;   // CoSOD roots, "PATH" or "PATH:MASKDIR"
+  std::vector<std::string> groups;  // plain group-folder roots
+  std::string exclude_list;         // exclusion file (text or pairs.csv)
+  std::vector<std::string> exclude_groups;
+  std::vector<std::string> val_groups;  // held out of training, validated on
+  std::string val_data;                 // where val_groups live (default: the first DAVIS root)
+  std::string stamps;                   // photo stamp folder ("" = no synthetic groups)
+  int synthetic_groups = 500;           // groups in the pool
+  int synthetic_members = 6;            // images per synthetic pool group
+  double synthetic_fraction = 0.5;      // of training steps
+  double distractor_probability = 0.5;  // per synthetic group (group variants only)
+  int backgrounds_per_frame = 1;
+  int min_group = 2, max_group = 8;
+  int max_frame_gap = 10;  // video: frames of a group are 1..gap apart
+  // --- model
+  std::string backbone = "mobilenet_v2";
+  std::string backbone_weights;  // TFLite ImageNet MobileNetV2
+  std::string variant = "rcau";
+  std::string init;  // start from this model file instead
+  int size = 224;
+  int sir_channels = 64, decoder_channels = 64;
+  bool freeze_backbone = true;
+  int finetune_last_blocks = 0;
+  // --- optimisation
+  std::string optimizer = "adam";  // adam | sgd
+  double lr = 3e-4, momentum = 0.9, weight_decay = 0.0;
+  std::string schedule = "cosine";  // cosine | step | constant
+  int64_t warmup = 100;
+  int64_t steps = 6000;
+  double lambda = 0.1;         // co-perceptual loss weight
+  int coperceptual_every = 1;  // compute it on every K-th step (0 = never)
+  // --- run
+  uint64_t seed = 1;
+  int threads = 2;
+  std::string device = "cpu";
+  std::string out;  // final model
+  bool force = false;
+  std::string work_dir;  // checkpoints, log, best model (default: <out>.work)
+  int64_t checkpoint_every = 500;
+  bool resume = false;
+  int64_t val_every = 250;
+  int patience = 0;  // validations without improvement before stopping (0 = never)
+  int val_window = 0, val_refresh = 0;
+  int64_t stop_after = -1;  // checkpoint and stop after this step, as SIGINT would (tests)
+  std::string command_line;
+  bool quiet = false;
+};
+
+struct TrainResult {
+  int64_t steps = 0;  // steps done in all (after a resume: in all runs)
+  bool interrupted = false;
+  bool early_stopped = false;
+  double best_score = -1;
+  int64_t best_step = -1;
+  std::string best_metrics;  // JSON
+  double seconds = 0;
+  std::string model;  // written final model ("" if interrupted)
+  double cache_images_per_s = 0;
+  double steps_per_s = 0;
+};
+
+TrainResult train(const TrainOptions& options);
+
+// Async-signal-safe: asks a running train() to checkpoint and return.
+void request_stop();
+void clear_stop_request();
+
+}  // namespace cosal::train
