@@ -28,27 +28,41 @@ void MaskUpscaler::configure(int src_width, int src_height, int dst_width, int d
   dst_h_ = dst_height;
   xs_ = taps(src_w_, dst_w_);
   ys_ = taps(src_h_, dst_h_);
-  row_.assign(static_cast<size_t>(src_w_), 0.f);
+  wide_.assign(static_cast<size_t>(src_h_) * dst_w_, 0.f);
 }
 
 void MaskUpscaler::run(const float* src, uint8_t* dst, int pixel_stride, int row_stride,
                        int threshold) {
-  for (int v = 0; v < 256; ++v)
-    lut_[v] = threshold <= 0 ? static_cast<uint8_t>(v) : (v >= threshold ? 255 : 0);
-  float* row = row_.data();
+  const size_t dw = static_cast<size_t>(dst_w_);
+  for (int y = 0; y < src_h_; ++y) {
+    const float* s = src + static_cast<size_t>(y) * src_w_;
+    float* w = wide_.data() + y * dw;
+    for (size_t x = 0; x < dw; ++x) {
+      const Tap& t = xs_[x];
+      w[x] = s[t.i0] + t.w * (s[t.i1] - s[t.i0]);
+    }
+  }
+  const float cut = static_cast<float>(threshold);
   for (int y = 0; y < dst_h_; ++y) {
-    const Tap& ty = ys_[static_cast<size_t>(y)];
-    const float* r0 = src + static_cast<size_t>(ty.i0) * src_w_;
-    const float* r1 = src + static_cast<size_t>(ty.i1) * src_w_;
-    for (int i = 0; i < src_w_; ++i) row[i] = r0[i] + ty.w * (r1[i] - r0[i]);
+    const Tap& t = ys_[static_cast<size_t>(y)];
+    const float* r0 = wide_.data() + static_cast<size_t>(t.i0) * dw;
+    const float* r1 = wide_.data() + static_cast<size_t>(t.i1) * dw;
+    const float wy = t.w;
     uint8_t* out = dst + static_cast<ptrdiff_t>(y) * row_stride;
-    for (int x = 0; x < dst_w_; ++x) {
-      const Tap& tx = xs_[static_cast<size_t>(x)];
-      const float m = row[tx.i0] + tx.w * (row[tx.i1] - row[tx.i0]);
-      // Clamp before the cast: the decoder's sigmoid is in [0, 1], but NaN or
-      // out-of-range values from a broken model must not wrap around.
-      const float s = std::clamp(m * 255.f + 0.5f, 0.f, 255.f);
-      out[static_cast<ptrdiff_t>(x) * pixel_stride] = lut_[static_cast<int>(s)];
+    // Clamped before the cast: the decoder's sigmoid is in [0, 1], but NaN or
+    // out-of-range values from a broken model must not wrap around.
+    // round(255 m) >= t  <=>  255 m + 0.5 >= t for integer t.
+    if (threshold <= 0) {
+      for (size_t x = 0; x < dw; ++x) {
+        const float v = (r0[x] + wy * (r1[x] - r0[x])) * 255.f + 0.5f;
+        out[static_cast<ptrdiff_t>(x) * pixel_stride] =
+            static_cast<uint8_t>(std::min(255.f, std::max(0.f, v)));  // NaN -> 0
+      }
+    } else {
+      for (size_t x = 0; x < dw; ++x) {
+        const float v = (r0[x] + wy * (r1[x] - r0[x])) * 255.f + 0.5f;
+        out[static_cast<ptrdiff_t>(x) * pixel_stride] = v >= cut ? 255 : 0;
+      }
     }
   }
 }

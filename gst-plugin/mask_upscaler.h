@@ -1,8 +1,16 @@
 // MaskUpscaler: bilinear resampling of a float mask (the decoder's output at
 // the inference size) to the frame size, written as 8-bit values straight
 // into the destination (a GRAY8 plane, or the alpha bytes of a packed RGBA
-// frame), optionally binarised. One pass, no allocation per frame: the
-// coordinate tables are built once per size change.
+// frame), optionally binarised. No allocation per frame: the coordinate
+// tables and the row buffer are made once per size change.
+//
+// Separable: each source row is first scaled horizontally (the only gather),
+// then every output row is a blend of two such rows, a contiguous loop the
+// compiler vectorises. Measured at 224x224 -> 720x528 (loaded 2-core
+// machine): 0.9-1.4 ms, against 0.6-0.9 ms for float->GRAY8 plus
+// GstVideoConverter's ORC GRAY8 scaler, which would still need a full-size
+// copy into the alpha channel and a threshold pass; both are noise next to
+// the network (>100 ms on a CPU).
 //
 // Pixel centres are aligned (x_src = (x + 0.5) * w_src / w_dst - 0.5), the
 // same convention as GstVideoConverter's and torch's align_corners=false, so
@@ -37,8 +45,7 @@ class MaskUpscaler {
 
   int src_w_ = 0, src_h_ = 0, dst_w_ = 0, dst_h_ = 0;
   std::vector<Tap> xs_, ys_;
-  std::vector<float> row_;  // the vertically interpolated source row
-  uint8_t lut_[256];        // soft value -> written value (threshold)
+  std::vector<float> wide_;  // every source row already scaled to the destination width
 };
 
 }  // namespace cosal
