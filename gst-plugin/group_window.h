@@ -31,6 +31,9 @@ class GroupWindow {
   GroupWindow() = default;
   void configure(Mode mode, int window_size, int refresh_interval);
 
+  // Takes effect from the next frame decoded; G and the cache are kept.
+  void set_refresh_interval(int frames) { refresh_interval_ = frames < 0 ? 0 : frames; }
+  int refresh_interval() const { return refresh_interval_; }
   int lookahead() const { return lookahead_; }
   int lookback() const { return lookback_; }
 

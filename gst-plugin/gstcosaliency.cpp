@@ -715,6 +715,8 @@ GstFlowReturn cosaliency_submit_input_buffer(GstBaseTransform* trans, gboolean i
   impl.stats.frames_in++;
   const auto t0 = std::chrono::steady_clock::now();
   const Settings s = settings_of(self);
+  if (st.group.refresh_interval() != s.refresh_interval)
+    st.group.set_refresh_interval(s.refresh_interval);
 
   if (GST_BUFFER_IS_DISCONT(in) && st.group.has_state()) {
     if ((ret = drain(self)) != GST_FLOW_OK) {

@@ -15,6 +15,7 @@
 #include "cosalmeta.h"
 #include "engine.h"
 #include "gstcosaliency.h"
+#include "mask_upscaler.h"
 
 namespace fs = std::filesystem;
 
@@ -728,4 +729,47 @@ TEST(Element, SmoothingBlendsWithThePreviousMask) {
   for (size_t i = 0; i < expect.size(); ++i)
     expect[i] = static_cast<uint8_t>(std::lround(0.5 * raw[1][i] + 0.5 * raw[0][i]));
   EXPECT_LE(max_abs_diff(smooth[1], expect), 1);
+}
+
+TEST(MaskUpscaler, BilinearWithAlignedCentresThresholdAndStrides) {
+  cosal::MaskUpscaler up;
+  // 2x1 -> 4x1: source centres at 0.5 and 1.5 of 2 -> 0, .25, .75, 1.
+  const float src[] = {0.f, 1.f};
+  up.configure(2, 1, 4, 1);
+  uint8_t out[4];
+  up.run(src, out, 1, 4, 0);
+  EXPECT_EQ(out[0], 0);
+  EXPECT_EQ(out[1], 64);
+  EXPECT_EQ(out[2], 191);
+  EXPECT_EQ(out[3], 255);
+  up.run(src, out, 1, 4, 128);
+  EXPECT_EQ(std::vector<uint8_t>(out, out + 4), (std::vector<uint8_t>{0, 0, 255, 255}));
+  // Into the alpha byte of 4-byte pixels, leaving the colour bytes alone;
+  // NaN and out-of-range values clamp instead of wrapping.
+  const float odd[] = {std::nanf(""), 2.f, -1.f, 0.5f};
+  up.configure(2, 2, 2, 2);
+  std::vector<uint8_t> rgba(2 * 2 * 4 + 8, 7);  // rows 12 bytes apart
+  up.run(odd, rgba.data() + 3, 4, 12, 0);
+  EXPECT_EQ(rgba[3], 0);
+  EXPECT_EQ(rgba[7], 255);
+  EXPECT_EQ(rgba[12 + 3], 0);
+  EXPECT_EQ(rgba[12 + 7], 128);
+  for (size_t i = 0; i < rgba.size(); ++i) {
+    const bool alpha = i == 3 || i == 7 || i == 15 || i == 19;
+    EXPECT_TRUE(alpha || rgba[i] == 7) << i;
+  }
+}
+
+TEST(Element, RefreshIntervalCanChangeWhilePlaying) {
+  Harness t("output=mask refresh-interval=0 window-size=2");
+  gst_harness_set_src_caps_str(t.h, caps_str("RGB", 32, 24).c_str());
+  for (int i = 0; i < 4; ++i)
+    ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, i), i)),
+              GST_FLOW_OK);
+  EXPECT_EQ(t.stat("seeds"), 1u);  // only the first frame
+  g_object_set(t.element, "refresh-interval", 1u, nullptr);
+  for (int i = 4; i < 7; ++i)
+    ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, i), i)),
+              GST_FLOW_OK);
+  EXPECT_EQ(t.stat("seeds"), 4u);
 }
