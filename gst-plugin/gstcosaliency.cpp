@@ -192,6 +192,21 @@ namespace {
 
 Impl& impl_of(gpointer self) { return *GST_COSALIENCY(self)->impl; }
 
+// The per-frame properties, without the strings: read on every frame, so no
+// allocation.
+struct LiveSettings {
+  int refresh_interval, threshold;
+  double smoothing, scene_cut_threshold;
+};
+
+LiveSettings live_settings_of(GstCosaliency* self) {
+  GST_OBJECT_LOCK(self);
+  const Settings& s = self->impl->settings;
+  LiveSettings l{s.refresh_interval, s.threshold, s.smoothing, s.scene_cut_threshold};
+  GST_OBJECT_UNLOCK(self);
+  return l;
+}
+
 Settings settings_of(GstCosaliency* self) {
   GST_OBJECT_LOCK(self);
   Settings s = self->impl->settings;
@@ -615,7 +630,7 @@ GstFlowReturn render(GstCosaliency* self, GstBuffer* in, GstBuffer** out, int th
 GstFlowReturn emit_one(GstCosaliency* self, GstBuffer** out) {
   Impl& impl = *self->impl;
   Stream& st = impl.stream;
-  const Settings s = settings_of(self);
+  const LiveSettings s = live_settings_of(self);
   const auto t0 = std::chrono::steady_clock::now();
   GST_OBJECT_LOCK(self);
   GstBuffer* in = st.held.front();
@@ -714,7 +729,7 @@ GstFlowReturn cosaliency_submit_input_buffer(GstBaseTransform* trans, gboolean i
   }
   impl.stats.frames_in++;
   const auto t0 = std::chrono::steady_clock::now();
-  const Settings s = settings_of(self);
+  const LiveSettings s = live_settings_of(self);
   if (st.group.refresh_interval() != s.refresh_interval)
     st.group.set_refresh_interval(s.refresh_interval);
 
