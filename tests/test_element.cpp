@@ -36,7 +36,11 @@ class Env : public ::testing::Environment {
     model_ = (dir_ / "tiny.safetensors").string();
     cosal::write_random_model(model_, "tiny", "rcau", kSize, 7);
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    fs::remove_all(dir_);
+    // Lets GST_TRACERS=leaks report what is still alive.
+    gst_deinit();
+  }
   static const std::string& model() { return model_; }
   static const fs::path& dir() { return dir_; }
 
