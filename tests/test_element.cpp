@@ -777,3 +777,30 @@ TEST(Element, RefreshIntervalCanChangeWhilePlaying) {
               GST_FLOW_OK);
   EXPECT_EQ(t.stat("seeds"), 4u);
 }
+
+// inference-size sets the long side and keeps the aspect ratio: a 64x48
+// frame with inference-size=64 is encoded at 64x48 exactly (48 being a
+// multiple of the model's stride), so the mask equals the engine's at 64x48.
+TEST(Element, InferenceSizeKeepsTheAspectRatio) {
+  auto model = cosal::Model::acquire(Env::model(), "cpu");
+  const int m = model->info().size_multiple;
+  if (48 % m != 0 || 64 % m != 0) GTEST_SKIP() << "model stride " << m << " does not divide 64x48";
+  GstBuffer* frame = make_frame(GST_VIDEO_FORMAT_RGB, 64, 48, 4);
+  GstVideoFrame vf;
+  auto view = view_of(frame, &vf, 64, 48);
+  auto feats = model->encode({view});
+  gst_video_frame_unmap(&vf);
+  std::vector<float> ref(64 * 48);
+  cosal::GroupState g;
+  model->update(g, feats[0]);
+  model->decode(g, feats[0], ref.data());
+
+  Harness t("output=mask inference-size=64");
+  gst_harness_set_src_caps_str(t.h, caps_str("RGB", 64, 48).c_str());
+  ASSERT_EQ(gst_harness_push(t.h, stamped(frame, 0)), GST_FLOW_OK);
+  GstBuffer* o = gst_harness_pull(t.h);
+  GstCaps* caps = t.out_caps();
+  EXPECT_LE(max_abs_diff(plane_bytes(o, caps, false), to_bytes(ref)), 1);
+  gst_caps_unref(caps);
+  gst_buffer_unref(o);
+}
