@@ -34,6 +34,8 @@ class GroupWindow {
   // Takes effect from the next frame decoded; G and the cache are kept.
   void set_refresh_interval(int frames) { refresh_interval_ = frames < 0 ? 0 : frames; }
   int refresh_interval() const { return refresh_interval_; }
+  Mode mode() const { return mode_; }
+  int window_size() const { return window_size_; }
   int lookahead() const { return lookahead_; }
   int lookback() const { return lookback_; }
 

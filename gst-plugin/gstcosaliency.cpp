@@ -26,7 +26,9 @@ GST_DEBUG_CATEGORY_STATIC(gst_cosaliency_debug);
 namespace {
 
 constexpr int kDefaultWindowSize = 8;
-constexpr int kDefaultRefreshInterval = 8;
+// -1: every frame in window mode (each frame against exactly its window),
+// every window-size frames in streaming mode.
+constexpr int kDefaultRefreshInterval = -1;
 constexpr const char* kDefaultDevice = "auto";
 
 #define COSAL_SINK_FORMATS "{ RGB, BGR, RGBA, BGRA, RGBx, BGRx, ARGB, ABGR, I420, NV12 }"
@@ -479,7 +481,7 @@ gboolean cosaliency_set_caps(GstBaseTransform* trans, GstCaps* incaps, GstCaps* 
     reset_group(self, "caps changed");
     st.group.configure(s.mode == GST_COSALIENCY_MODE_WINDOW ? cosal::GroupWindow::Mode::kWindow
                                                             : cosal::GroupWindow::Mode::kStreaming,
-                       s.window_size, s.refresh_interval);
+                       s.window_size, 0);
   }
   st.output = s.output;
   st.in_info = in;
@@ -730,8 +732,11 @@ GstFlowReturn cosaliency_submit_input_buffer(GstBaseTransform* trans, gboolean i
   impl.stats.frames_in++;
   const auto t0 = std::chrono::steady_clock::now();
   const LiveSettings s = live_settings_of(self);
-  if (st.group.refresh_interval() != s.refresh_interval)
-    st.group.set_refresh_interval(s.refresh_interval);
+  const int refresh = s.refresh_interval >= 0 ? s.refresh_interval
+                      : st.group.mode() == cosal::GroupWindow::Mode::kWindow
+                          ? 1
+                          : st.group.window_size();
+  if (st.group.refresh_interval() != refresh) st.group.set_refresh_interval(refresh);
 
   if (GST_BUFFER_IS_DISCONT(in) && st.group.has_state()) {
     if ((ret = drain(self)) != GST_FLOW_OK) {
@@ -950,7 +955,7 @@ void cosaliency_set_property(GObject* object, guint prop_id, const GValue* value
       s.window_size = static_cast<int>(g_value_get_uint(value));
       break;
     case PROP_REFRESH_INTERVAL:
-      s.refresh_interval = static_cast<int>(g_value_get_uint(value));
+      s.refresh_interval = g_value_get_int(value);
       break;
     case PROP_THRESHOLD:
       s.threshold = static_cast<int>(g_value_get_uint(value));
@@ -1007,7 +1012,7 @@ void cosaliency_get_property(GObject* object, guint prop_id, GValue* value, GPar
       g_value_set_uint(value, static_cast<guint>(s.window_size));
       break;
     case PROP_REFRESH_INTERVAL:
-      g_value_set_uint(value, static_cast<guint>(s.refresh_interval));
+      g_value_set_int(value, s.refresh_interval);
       break;
     case PROP_THRESHOLD:
       g_value_set_uint(value, static_cast<guint>(s.threshold));
@@ -1059,8 +1064,11 @@ const char* kDescription =
     "at once; no frames are held. mode=window: frame t is emitted once frame t+window-size/2 "
     "has arrived and decoded against the group of its centred window; consecutive windows "
     "overlap in all but one frame, so there is no reset at window borders. In both modes G "
-    "is re-seeded from the cached features of the window every refresh-interval frames "
-    "(0 = never), so frames that left the window stop influencing it.\n"
+    "is re-seeded from the cached features of the window (Model::seed) every "
+    "refresh-interval frames, so frames that left the window stop influencing it; between "
+    "re-seeds each frame entering the window is folded in with one RCAU step. Default (-1): "
+    "every frame in window mode (window-size RCAU steps per frame, cheap next to the "
+    "backbone), every window-size frames in streaming mode; 0 = never.\n"
     "\n"
     "A new group starts (G reset) on FLUSH_STOP, STREAM_START, a DISCONT buffer, a caps "
     "change (e.g. a resolution change), and a scene cut (scene-cut-threshold > 0: mean "
@@ -1125,10 +1133,11 @@ static void gst_cosaliency_class_init(GstCosaliencyClass* klass) {
                         1, 256, kDefaultWindowSize, rw_ready));
   g_object_class_install_property(
       gobject_class, PROP_REFRESH_INTERVAL,
-      g_param_spec_uint("refresh-interval", "Refresh interval",
-                        "Re-seed G from the window's cached features every this many frames "
-                        "(0 = never; 1 = every frame against exactly its window)",
-                        0, G_MAXINT, kDefaultRefreshInterval, rw_playing));
+      g_param_spec_int("refresh-interval", "Refresh interval",
+                       "Re-seed G from the window's cached features every this many frames "
+                       "(0 = never; 1 = every frame against exactly its window; -1 = 1 in "
+                       "window mode, window-size in streaming mode)",
+                       -1, G_MAXINT, kDefaultRefreshInterval, rw_playing));
   g_object_class_install_property(
       gobject_class, PROP_THRESHOLD,
       g_param_spec_uint("threshold", "Threshold",

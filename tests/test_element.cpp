@@ -771,7 +771,7 @@ TEST(Element, RefreshIntervalCanChangeWhilePlaying) {
     ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, i), i)),
               GST_FLOW_OK);
   EXPECT_EQ(t.stat("seeds"), 1u);  // only the first frame
-  g_object_set(t.element, "refresh-interval", 1u, nullptr);
+  g_object_set(t.element, "refresh-interval", 1, nullptr);
   for (int i = 4; i < 7; ++i)
     ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, i), i)),
               GST_FLOW_OK);
@@ -803,4 +803,40 @@ TEST(Element, InferenceSizeKeepsTheAspectRatio) {
   EXPECT_LE(max_abs_diff(plane_bytes(o, caps, false), to_bytes(ref)), 1);
   gst_caps_unref(caps);
   gst_buffer_unref(o);
+}
+
+// Window mode (default refresh): frame t is decoded against G seeded from
+// exactly frames t-1..t+1 (window-size 3), clipped at the clip's ends.
+TEST(Element, WindowModeDecodesEachFrameAgainstItsOwnWindow) {
+  auto model = cosal::Model::acquire(Env::model(), "cpu");
+  const int n = 5;
+  std::vector<GstBuffer*> frames;
+  std::vector<cosal::Features> feats;
+  for (int i = 0; i < n; ++i) {
+    frames.push_back(make_frame(GST_VIDEO_FORMAT_RGB, kSize, kSize, i * 2));
+    GstVideoFrame vf;
+    auto v = view_of(frames.back(), &vf, kSize, kSize);
+    feats.push_back(model->encode({v})[0]);
+    gst_video_frame_unmap(&vf);
+  }
+  Harness t("output=mask mode=window window-size=3");
+  gst_harness_set_src_caps_str(t.h, caps_str("RGB", kSize, kSize).c_str());
+  for (int i = 0; i < n; ++i)
+    ASSERT_EQ(gst_harness_push(t.h, stamped(gst_buffer_ref(frames[static_cast<size_t>(i)]), i)),
+              GST_FLOW_OK);
+  ASSERT_TRUE(gst_harness_push_event(t.h, gst_event_new_eos()));
+  ASSERT_EQ(gst_harness_buffers_in_queue(t.h), static_cast<guint>(n));
+  std::vector<float> ref(static_cast<size_t>(kSize) * kSize);
+  for (int i = 0; i < n; ++i) {
+    cosal::GroupState g;
+    model->seed(g, std::vector<cosal::Features>(feats.begin() + std::max(0, i - 1),
+                                                feats.begin() + std::min(n, i + 2)));
+    model->decode(g, feats[static_cast<size_t>(i)], ref.data());
+    GstBuffer* o = gst_harness_pull(t.h);
+    GstCaps* caps = t.out_caps();
+    EXPECT_LE(max_abs_diff(plane_bytes(o, caps, false), to_bytes(ref)), 1) << "frame " << i;
+    gst_caps_unref(caps);
+    gst_buffer_unref(o);
+  }
+  for (GstBuffer* f : frames) gst_buffer_unref(f);
 }
