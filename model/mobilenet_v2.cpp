@@ -28,10 +28,22 @@ SameConv2dImpl::SameConv2dImpl(int64_t in, int64_t out, int64_t kernel_, int64_t
   bias = register_parameter("bias", torch::zeros({out}));
 }
 
+namespace {
+bool use_onednn_pointwise(const torch::Tensor& x, const torch::Tensor& w) {
+  return at::hasMKLDNN() && at::globalContext().userEnabledMkldnn() && x.is_cpu() && x.dim() == 4 &&
+         x.scalar_type() == torch::kFloat32 && w.scalar_type() == torch::kFloat32;
+}
+}  // namespace
+
 torch::Tensor SameConv2dImpl::forward(const torch::Tensor& x) {
   const int64_t extent = dilation * (kernel - 1) + 1;
   torch::Tensor y;
-  if (stride == 1) {
+  if (kernel == 1 && stride == 1 && groups == 1 && use_onednn_pointwise(x, weight)) {
+    // LibTorch 1.13 sends batch < 16 pointwise convolutions on ONE thread to
+    // im2col + BLAS (Debian's reference BLAS: ~10x slower); call oneDNN
+    // directly, as it does itself with 2+ threads. Differentiable too.
+    y = at::mkldnn_convolution(x, weight, bias, {0, 0}, {1, 1}, {1, 1}, 1);
+  } else if (stride == 1) {
     // Odd kernel, stride 1: SAME is symmetric.
     const int64_t p = (extent - 1) / 2;
     y = torch::conv2d(x, weight, bias, at::IntArrayRef{1, 1}, at::IntArrayRef{p, p},

@@ -149,6 +149,26 @@ TEST(Backbone, MobileNetV2UsesTensorFlowSamePadding) {
   EXPECT_FLOAT_EQ(z[0][0][0][0].item<float>(), 4.0f);
 }
 
+TEST(Backbone, MobileNetV2PointwiseFastPathMatchesConv2d) {
+  // 1x1 convolutions go straight to oneDNN (see SameConv2dImpl::forward):
+  // same values and gradients as torch::conv2d, on one thread or more.
+  torch::manual_seed(4);
+  cosal::SameConv2dImpl conv(16, 8, 1, 1, 1, true);
+  const torch::Tensor x = torch::randn({2, 16, 9, 7}, torch::requires_grad());
+  const int saved_threads = torch::get_num_threads();
+  for (int threads : {1, 2}) {
+    torch::set_num_threads(threads);
+    const torch::Tensor y = conv.forward(x);
+    const torch::Tensor ref = torch::clamp(torch::conv2d(x, conv.weight, conv.bias), 0.0, 6.0);
+    EXPECT_TRUE(torch::allclose(y, ref, 1e-5, 1e-5));
+    const auto g = torch::autograd::grad({y.sum()}, {x, conv.weight});
+    const auto gr = torch::autograd::grad({ref.sum()}, {x, conv.weight});
+    EXPECT_TRUE(torch::allclose(g[0], gr[0], 1e-5, 1e-5));
+    EXPECT_TRUE(torch::allclose(g[1], gr[1], 1e-4, 1e-4));
+  }
+  torch::set_num_threads(saved_threads);
+}
+
 TEST(Backbone, TinyIsFast) {
   auto net = cosal::make_backbone("tiny");
   net->eval();
