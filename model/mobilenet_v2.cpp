@@ -79,13 +79,16 @@ torch::Tensor InvertedResidualImpl::forward(const torch::Tensor& x) {
   return residual_ ? y + x : y;
 }
 
-MobileNetV2Impl::MobileNetV2Impl(int64_t num_classes_) : num_classes(num_classes_) {
-  // Defaults are the TFLite classifier's input quantisation (scale 1/128,
-  // zero point 128): x = (255 * img - 128) / 128, about [-1, 1].
-  input_scale = register_buffer("input_scale", torch::full({1, 3, 1, 1}, 255.0 / 128.0));
-  input_shift = register_buffer("input_shift", torch::full({1, 3, 1, 1}, -1.0));
-  stem = register_module("stem", SameConv2d(3, 32, 3, 2, 1, true));
-  blocks = register_module("blocks", torch::nn::ModuleList());
+// Input defaults are the TFLite classifier's quantisation (scale 1/128, zero
+// point 128): x = (255 * img - 128) / 128, about [-1, 1].
+MobileNetV2Impl::MobileNetV2Impl(int64_t num_classes_)
+    : num_classes(num_classes_),
+      input_scale(register_buffer("input_scale", torch::full({1, 3, 1, 1}, 255.0 / 128.0))),
+      input_shift(register_buffer("input_shift", torch::full({1, 3, 1, 1}, -1.0))),
+      stem(register_module("stem", SameConv2d(3, 32, 3, 2, 1, true))),
+      blocks(register_module("blocks", torch::nn::ModuleList())),
+      head(register_module("head", SameConv2d(320, 1280, 1, 1, 1, true))),
+      logits(register_module("logits", SameConv2d(1280, num_classes_, 1, 1, 1, false))) {
   // (expansion t, channels c, repeats n, first stride s) from the paper's Table 2.
   const int64_t settings[][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
                                  {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
@@ -96,8 +99,6 @@ MobileNetV2Impl::MobileNetV2Impl(int64_t num_classes_) : num_classes(num_classes
       in = s[1];
     }
   }
-  head = register_module("head", SameConv2d(320, 1280, 1, 1, 1, true));
-  logits = register_module("logits", SameConv2d(1280, num_classes, 1, 1, 1, false));
 }
 
 torch::Tensor MobileNetV2Impl::normalize(const torch::Tensor& images) const {

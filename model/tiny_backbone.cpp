@@ -11,12 +11,11 @@ nn::Conv2d stride2(int64_t in, int64_t out) {
 }
 }  // namespace
 
-TinyBackboneImpl::TinyBackboneImpl() {
-  conv1 = register_module("conv1", stride2(3, 8));
-  conv2 = register_module("conv2", stride2(8, 8));
-  conv3 = register_module("conv3", stride2(8, 16));
-  conv4 = register_module("conv4", stride2(16, 32));
-}
+TinyBackboneImpl::TinyBackboneImpl()
+    : conv1(register_module("conv1", stride2(3, 8))),
+      conv2(register_module("conv2", stride2(8, 8))),
+      conv3(register_module("conv3", stride2(8, 16))),
+      conv4(register_module("conv4", stride2(16, 32))) {}
 
 std::vector<torch::Tensor> TinyBackboneImpl::taps(const torch::Tensor& images) {
   TORCH_CHECK(images.dim() == 4 && images.size(1) == 3,

@@ -5,10 +5,11 @@ namespace cosal {
 
 namespace nn = torch::nn;
 
-VGG16Impl::VGG16Impl() {
-  // torchvision's cfg "D"; 0 = 2x2 max pool. pool5 is left out so X stays at stride 16.
+namespace {
+// torchvision's cfg "D"; 0 = 2x2 max pool. pool5 is left out so X stays at stride 16.
+nn::Sequential make_features() {
   const int64_t cfg[] = {64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512};
-  features = nn::Sequential();
+  nn::Sequential features;
   int64_t in = 3;
   for (int64_t c : cfg) {
     if (c == 0) {
@@ -19,8 +20,11 @@ VGG16Impl::VGG16Impl() {
       in = c;
     }
   }
-  register_module("features", features);
+  return features;
 }
+}  // namespace
+
+VGG16Impl::VGG16Impl() : features(register_module("features", make_features())) {}
 
 torch::Tensor VGG16Impl::normalize(const torch::Tensor& images) const {
   TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "VGG16 expects [N, 3, H, W] images, got ",
