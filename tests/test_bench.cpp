@@ -1,0 +1,196 @@
+// cosal-bench end to end in a tiny configuration: a randomly initialised
+// "tiny" model, a few frames, one small size. Checks that the run succeeds,
+// the JSON parses and has every section with plausible numbers, the table has
+// its parts, and bad input gives a clear error instead of a crash.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "engine.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir()
+      : path(fs::temp_directory_path() /
+             ("cosal_bench_test_" + std::to_string(::getpid()) + "_" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+struct Result {
+  int status = -1;
+  std::string output;  // stdout and stderr
+};
+
+Result run(const std::string& cmd) {
+  Result r;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::string tool_path() {
+  const char* build = std::getenv("COSAL_BUILD_DIR");
+  if (!build) return {};
+  const fs::path tool = fs::path(build) / "tools" / "cosal-bench";
+  return fs::exists(tool) ? tool.string() : std::string();
+}
+
+void expect_summary(const json& s, const std::string& what) {
+  SCOPED_TRACE(what);
+  ASSERT_TRUE(s.is_object());
+  EXPECT_GT(s.at("n").get<int>(), 0);
+  const double median = s.at("median_ms"), p95 = s.at("p95_ms"), mn = s.at("min_ms"),
+               mx = s.at("max_ms"), fps = s.at("fps");
+  EXPECT_GT(median, 0.0);
+  EXPECT_LE(mn, median);
+  EXPECT_LE(median, p95);
+  EXPECT_LE(p95, mx);
+  EXPECT_GT(fps, 0.0);
+}
+
+}  // namespace
+
+TEST(Bench, QuickRunWritesEverySection) {
+  const std::string tool = tool_path();
+  if (tool.empty()) GTEST_SKIP() << "cosal-bench not built (COSAL_BUILD_DIR/tools/cosal-bench)";
+  TempDir dir;
+  const std::string model = (dir.path / "tiny.safetensors").string();
+  cosal::write_random_model(model, "tiny", "rcau", 64);
+  const std::string out = (dir.path / "bench.json").string();
+  const Result r = run("'" + tool + "' --quick --threads 1 --model '" + model + "' --json '" + out +
+                       "' --windows 1,4");
+  ASSERT_EQ(r.status, 0) << r.output;
+  for (const char* part : {"machine:", "load average", "Model level", "RCAU step", "decoder",
+                           "Group strategies", "Element:", "mask upscale", "peak RSS"})
+    EXPECT_NE(r.output.find(part), std::string::npos) << "table lacks \"" << part << "\"\n"
+                                                      << r.output;
+
+  std::ifstream in(out);
+  ASSERT_TRUE(in) << "no JSON written at " << out;
+  const json j = json::parse(in);  // throws (and fails the test) when malformed
+  EXPECT_FALSE(fs::exists(out + ".tmp-" + std::to_string(::getpid())));
+
+  const json& m = j.at("machine");
+  EXPECT_FALSE(m.at("cpu").get<std::string>().empty());
+  EXPECT_GT(m.at("cores").get<int>(), 0);
+  EXPECT_FALSE(m.at("libtorch").get<std::string>().empty());
+  EXPECT_EQ(m.at("threads").get<int>(), 1);
+  EXPECT_TRUE(m.at("load_average").contains("start"));
+
+  EXPECT_EQ(j.at("model").at("backbone"), "tiny");
+  EXPECT_EQ(j.at("model").at("input_width"), 64);
+  EXPECT_FALSE(j.at("model").at("random_weights").get<bool>());  // a file was given
+
+  const json& ml = j.at("model_level");
+  ASSERT_EQ(ml.at("encode_per_frame").size(), 3u);
+  int batch = 0;
+  for (const json& e : ml.at("encode_per_frame")) {
+    EXPECT_GT(e.at("batch").get<int>(), batch);
+    batch = e.at("batch");
+    expect_summary(e, "encode batch " + std::to_string(batch));
+  }
+  for (const char* part : {"update", "decode", "frame"}) expect_summary(ml.at(part), part);
+  // A whole frame is an encode, an update and a decode: it cannot be faster
+  // than the fastest of them.
+  EXPECT_GT(ml.at("frame").at("mean_ms").get<double>(), ml.at("update").at("min_ms").get<double>());
+
+  const json& b = j.at("baselines");
+  expect_summary(b.at("single"), "single");
+  ASSERT_EQ(b.at("strategies").size(), 2u);
+  EXPECT_EQ(b.at("strategies")[0].at("window"), 1);
+  EXPECT_EQ(b.at("strategies")[1].at("window"), 4);
+  for (const json& s : b.at("strategies"))
+    for (const char* k : {"streaming", "window_mode", "recompute"})
+      expect_summary(s.at(k), std::string(k) + " window " + s.at("window").dump());
+
+  const json& el = j.at("element");
+  EXPECT_FALSE(el.at("skipped").get<bool>());
+  // 1 size x 2 modes x 2 windows, each with every frame out.
+  ASSERT_EQ(el.at("runs").size(), 4u);
+  for (const json& run : el.at("runs")) {
+    SCOPED_TRACE(run.dump());
+    EXPECT_EQ(run.at("width"), 320);
+    EXPECT_EQ(run.at("height"), 240);
+    EXPECT_EQ(run.at("frames"), 8);
+    EXPECT_GT(run.at("fps").get<double>(), 0.0);
+    expect_summary(run.at("latency"), "latency");
+  }
+  ASSERT_EQ(el.at("parts").size(), 1u);
+  const json& parts = el.at("parts")[0];
+  EXPECT_EQ(parts.at("inference_width"), 64);
+  for (const char* k : {"to_rgb", "to_rgb_2_threads", "to_out", "upscale"})
+    expect_summary(parts.at(k), k);
+
+  const json& mem = j.at("memory");
+  EXPECT_GT(mem.at("peak_rss_kib").get<int64_t>(), 0);
+  EXPECT_GE(mem.at("peak_rss_kib").get<int64_t>(),
+            mem.at("rss_after_model_load_kib").get<int64_t>());
+}
+
+TEST(Bench, SkipElementLeavesTheElementOut) {
+  const std::string tool = tool_path();
+  if (tool.empty()) GTEST_SKIP() << "cosal-bench not built (COSAL_BUILD_DIR/tools/cosal-bench)";
+  TempDir dir;
+  const std::string model = (dir.path / "tiny.safetensors").string();
+  cosal::write_random_model(model, "tiny", "baseline", 64);
+  const std::string out = (dir.path / "bench.json").string();
+  const Result r = run("'" + tool + "' --quick --skip-element --windows 3 --model '" + model +
+                       "' --json '" + out + "'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output.find("Element:"), std::string::npos) << r.output;
+  std::ifstream in(out);
+  const json j = json::parse(in);
+  EXPECT_EQ(j.at("model").at("variant"), "baseline");
+  EXPECT_TRUE(j.at("element").at("skipped").get<bool>());
+  EXPECT_TRUE(j.at("element").at("runs").empty());
+  ASSERT_EQ(j.at("baselines").at("strategies").size(), 1u);
+  EXPECT_EQ(j.at("baselines").at("strategies")[0].at("window"), 3);
+}
+
+TEST(Bench, BadInputIsAClearError) {
+  const std::string tool = tool_path();
+  if (tool.empty()) GTEST_SKIP() << "cosal-bench not built (COSAL_BUILD_DIR/tools/cosal-bench)";
+  TempDir dir;
+  const std::string missing = (dir.path / "nope.safetensors").string();
+  Result r = run("'" + tool + "' --quick --model '" + missing + "'");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find(missing), std::string::npos) << r.output;
+
+  const std::string garbage = (dir.path / "garbage.safetensors").string();
+  std::ofstream(garbage) << "not a weights file";
+  r = run("'" + tool + "' --quick --model '" + garbage + "'");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find(garbage), std::string::npos) << r.output;
+
+  r = run("'" + tool + "' --windows 0");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("--windows"), std::string::npos) << r.output;
+  r = run("'" + tool + "' --sizes 640by480");
+  EXPECT_EQ(r.status, 2) << r.output;
+  r = run("'" + tool + "' --bogus 1");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("--bogus"), std::string::npos) << r.output;
+}

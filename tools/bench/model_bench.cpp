@@ -1,0 +1,135 @@
+#include "model_bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <stdexcept>
+
+#include "group_window.h"
+#include "synthetic_frames.h"
+
+namespace cosal::bench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Distinct frames cycled through, so no run sees the same input as the last.
+constexpr int kDistinctFrames = 8;
+
+struct FrameSet {
+  std::vector<std::vector<uint8_t>> pixels;
+  std::vector<RgbView> views;
+  FrameSet(int width, int height, int count) {
+    pixels.reserve(static_cast<size_t>(count));
+    for (int i = 0; i < count; ++i) pixels.push_back(synthetic_rgb(width, height, i));
+    for (const auto& p : pixels) views.push_back(RgbView{p.data(), width, height, width * 3});
+  }
+  const RgbView& operator[](int i) const { return views[static_cast<size_t>(i) % views.size()]; }
+  std::vector<RgbView> batch(int first, int n) const {
+    std::vector<RgbView> b;
+    for (int i = 0; i < n; ++i) b.push_back((*this)[first + i]);
+    return b;
+  }
+};
+
+// `f(i)` warmup times untimed, then `runs` times timed; samples divided by `per`.
+Summary time_runs(int warmup, int runs, double per, const std::function<void(int)>& f) {
+  for (int i = 0; i < warmup; ++i) f(i);
+  std::vector<double> ms;
+  ms.reserve(static_cast<size_t>(runs));
+  for (int i = 0; i < runs; ++i) {
+    const auto t0 = Clock::now();
+    f(warmup + i);
+    ms.push_back(ms_since(t0) / per);
+  }
+  return summarize(std::move(ms));
+}
+
+Features encode_one(const Model& model, const RgbView& view) {
+  auto f = model.encode({view});
+  if (f.size() != 1 || f[0].empty()) throw ModelError("encode returned no features");
+  return std::move(f[0]);
+}
+
+// The element's model-side work per frame, through its own scheduler: encode,
+// push, decode every frame that is ready. Timed per input frame once the
+// window has filled; the count is a whole number of refresh intervals so the
+// mean carries the re-seeding cost at its true rate.
+Summary run_group_window(const Model& model, const FrameSet& frames, GroupWindow::Mode mode,
+                         int window, const ModelBenchOptions& o, std::vector<float>& mask) {
+  GroupWindow gw;
+  gw.configure(mode, window, o.refresh_interval);
+  int timed = std::max(o.runs, o.refresh_interval);
+  if (o.refresh_interval > 0)
+    timed = (timed + o.refresh_interval - 1) / o.refresh_interval * o.refresh_interval;
+  const int fill = window + o.warmup;
+  std::vector<double> ms;
+  for (int i = 0; i < fill + timed; ++i) {
+    const auto t0 = Clock::now();
+    gw.push(encode_one(model, frames[i]));
+    while (gw.ready()) gw.pop(model, mask.data());
+    if (i >= fill) ms.push_back(ms_since(t0));
+  }
+  return summarize(std::move(ms));
+}
+
+}  // namespace
+
+ModelBenchResult run_model_bench(const Model& model, const ModelBenchOptions& o) {
+  if (o.runs <= 0 || o.warmup < 0) throw std::invalid_argument("runs must be > 0, warmup >= 0");
+  const ModelInfo& info = model.info();
+  const int w = info.input_width, h = info.input_height;
+  const FrameSet frames(w, h, kDistinctFrames);
+  std::vector<float> mask(static_cast<size_t>(w) * h);
+  ModelBenchResult r;
+  ModelParts& p = r.parts;
+  p.width = w;
+  p.height = h;
+
+  for (int b : o.batches) {
+    const auto batch = frames.batch(0, b);
+    p.encode.push_back(BatchTiming{b, time_runs(o.warmup, o.runs, b, [&](int) {
+                                     if (model.encode(batch).size() != static_cast<size_t>(b))
+                                       throw ModelError(
+                                           "encode returned the wrong number of features");
+                                   })});
+  }
+
+  std::vector<Features> feats;
+  for (int i = 0; i < kDistinctFrames; ++i) feats.push_back(encode_one(model, frames[i]));
+  GroupState state;
+  model.update(state, feats[0]);  // G_0 = X_1: later steps are real RCAU steps
+  p.update = time_runs(o.warmup, o.runs, 1, [&](int i) {
+    model.update(state, feats[static_cast<size_t>(i % kDistinctFrames)]);
+  });
+  p.decode = time_runs(o.warmup, o.runs, 1, [&](int i) {
+    model.decode(state, feats[static_cast<size_t>(i % kDistinctFrames)], mask.data());
+  });
+  p.frame = time_runs(o.warmup, o.runs, 1, [&](int i) {
+    const Features f = encode_one(model, frames[i]);
+    model.update(state, f);
+    model.decode(state, f, mask.data());
+  });
+  r.single = time_runs(o.warmup, o.runs, 1, [&](int i) {
+    const GroupState none;  // empty: a group of one, the frame's own features
+    model.decode(none, encode_one(model, frames[i]), mask.data());
+  });
+
+  for (int window : o.windows) {
+    StrategyRow row;
+    row.window = window;
+    row.streaming = run_group_window(model, frames, GroupWindow::Mode::kStreaming, window, o, mask);
+    row.window_mode = run_group_window(model, frames, GroupWindow::Mode::kWindow, window, o, mask);
+    GroupState st;
+    row.recompute = time_runs(o.warmup, o.runs, 1, [&](int i) {
+      const auto group = model.encode(frames.batch(i, window));
+      model.seed(st, group);
+      model.decode(st, group[static_cast<size_t>(window / 2)], mask.data());
+    });
+    r.strategies.push_back(row);
+  }
+  return r;
+}
+
+}  // namespace cosal::bench

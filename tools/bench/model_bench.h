@@ -1,0 +1,58 @@
+// Model-level timings of cosal-bench, through engine.h (the code the element
+// runs): the parts of one frame, and frames/s of four ways of using the same
+// network on video:
+//   streaming  - this project's element in streaming mode: one backbone pass,
+//                one RCAU step and one decode per frame (GroupWindow, with
+//                its periodic re-seeding from cached features);
+//   window     - the element's window mode (centred window, same caching);
+//   recompute  - what a fixed-group network must do: for every output frame,
+//                encode all W frames of its window (one batch), run the RCAU
+//                over them and decode the frame;
+//   single     - single image: each frame decoded against its own features.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "bench_stats.h"
+#include "engine.h"
+
+namespace cosal::bench {
+
+struct ModelBenchOptions {
+  int runs = 30;   // timed repetitions per measurement
+  int warmup = 5;  // untimed repetitions before them
+  std::vector<int> windows{1, 5, 15, 30};
+  int refresh_interval = 8;  // the element's default
+  std::vector<int> batches{1, 4, 8};
+};
+
+struct BatchTiming {
+  int batch = 1;
+  Summary per_frame;  // batch time / batch
+};
+
+struct ModelParts {
+  int width = 0, height = 0;        // the model's native input size, used for every part
+  std::vector<BatchTiming> encode;  // backbone (to_tensor included), per batch size
+  Summary update;                   // one RCAU step
+  Summary decode;                   // SIR + decoder + sigmoid + copy to the caller's buffer
+  Summary frame;                    // encode(1) + update + decode
+};
+
+struct StrategyRow {
+  int window = 1;
+  Summary streaming;  // per output frame
+  Summary window_mode;
+  Summary recompute;
+};
+
+struct ModelBenchResult {
+  ModelParts parts;
+  Summary single;  // per frame, independent of the window
+  std::vector<StrategyRow> strategies;
+};
+
+ModelBenchResult run_model_bench(const Model& model, const ModelBenchOptions& options);
+
+}  // namespace cosal::bench

@@ -1,0 +1,437 @@
+// cosal-bench: how fast the co-saliency network and the cosaliency element
+// run on this machine, in one run: the model's parts per frame, the group
+// strategies (this project's streaming/window scheduling against recomputing
+// every window and against single images), the element in a real pipeline at
+// several frame sizes, and peak memory. Prints a table; --json writes it all.
+#include <gst/gst.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bench_stats.h"
+#include "element_bench.h"
+#include "engine.h"
+#include "model_bench.h"
+
+namespace {
+
+using cosal::bench::Summary;
+using nlohmann::json;
+
+struct Size {
+  int width = 0, height = 0;
+};
+
+struct Options {
+  std::string model;
+  std::string json_path;
+  int threads = 0;
+  int frames = 60;
+  int runs = 30;
+  int warmup = 5;
+  std::vector<Size> sizes{{854, 480}, {1280, 720}, {1920, 1080}};
+  std::vector<int> windows{1, 5, 15, 30};
+  std::vector<std::string> modes{"streaming", "window"};
+  std::string format = "I420";
+  std::string output = "alpha";
+  int inference_size = 0;
+  int refresh_interval = 8;
+  bool skip_element = false;
+  bool quick = false;
+};
+
+void usage(FILE* to) {
+  std::fprintf(
+      to,
+      "usage: cosal-bench [options]\n"
+      "  --model FILE          weights (default: the installed default model; without one,\n"
+      "                        a randomly initialised mobilenet_v2/rcau 224x224 model)\n"
+      "  --json FILE           also write every number as JSON\n"
+      "  --threads N           CPU inference threads (0 = LibTorch's default)\n"
+      "  --frames N            frames per element run (default 60)\n"
+      "  --runs N              timed runs per model-level measurement (default 30)\n"
+      "  --warmup N            untimed runs before them (default 5)\n"
+      "  --sizes WxH,...       element frame sizes (default 854x480,1280x720,1920x1080)\n"
+      "  --windows N,...       window sizes (default 1,5,15,30)\n"
+      "  --modes M,...         element modes: streaming,window (default both)\n"
+      "  --format F            element input format (default I420)\n"
+      "  --output O            element output: alpha, mask, meta (default alpha)\n"
+      "  --inference-size N    element inference-size (default 0: the model's native size)\n"
+      "  --refresh-interval N  element refresh-interval (default 8)\n"
+      "  --skip-element        model level only\n"
+      "  --quick               smoke-test sizes: 3 runs, 8 frames, 320x240, windows 1,5\n");
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+int parse_int(const std::string& flag, const std::string& v, int lo, int hi) {
+  char* end = nullptr;
+  const long n = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || n < lo || n > hi)
+    throw std::invalid_argument(flag + ": expected an integer in [" + std::to_string(lo) + ", " +
+                                std::to_string(hi) + "], got \"" + v + "\"");
+  return static_cast<int>(n);
+}
+
+// Returns false when the program should exit with `*code`.
+bool parse_args(int argc, char** argv, Options& o, int* code) {
+  std::set<std::string> given;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      usage(stdout);
+      *code = 0;
+      return false;
+    }
+    if (a == "--skip-element" || a == "--quick") {
+      (a == "--quick" ? o.quick : o.skip_element) = true;
+      continue;
+    }
+    if (i + 1 >= argc) throw std::invalid_argument(a + ": missing value (or unknown option)");
+    const std::string v = argv[++i];
+    given.insert(a);
+    if (a == "--model") {
+      o.model = v;
+    } else if (a == "--json") {
+      o.json_path = v;
+    } else if (a == "--threads") {
+      o.threads = parse_int(a, v, 0, 1024);
+    } else if (a == "--frames") {
+      o.frames = parse_int(a, v, 1, 100000);
+    } else if (a == "--runs") {
+      o.runs = parse_int(a, v, 1, 100000);
+    } else if (a == "--warmup") {
+      o.warmup = parse_int(a, v, 0, 100000);
+    } else if (a == "--sizes") {
+      o.sizes.clear();
+      for (const auto& s : split(v)) {
+        const auto x = s.find('x');
+        if (x == std::string::npos) throw std::invalid_argument("--sizes: expected WxH, got " + s);
+        o.sizes.push_back(
+            {parse_int(a, s.substr(0, x), 16, 16384), parse_int(a, s.substr(x + 1), 16, 16384)});
+      }
+    } else if (a == "--windows") {
+      o.windows.clear();
+      for (const auto& s : split(v)) o.windows.push_back(parse_int(a, s, 1, 256));
+    } else if (a == "--modes") {
+      o.modes = split(v);
+      for (const auto& m : o.modes)
+        if (m != "streaming" && m != "window")
+          throw std::invalid_argument("--modes: unknown mode " + m);
+    } else if (a == "--format") {
+      o.format = v;
+    } else if (a == "--output") {
+      if (v != "alpha" && v != "mask" && v != "meta")
+        throw std::invalid_argument("--output: expected alpha, mask or meta");
+      o.output = v;
+    } else if (a == "--inference-size") {
+      o.inference_size = parse_int(a, v, 0, 4096);
+    } else if (a == "--refresh-interval") {
+      o.refresh_interval = parse_int(a, v, 0, 1 << 20);
+    } else {
+      throw std::invalid_argument("unknown option " + a);
+    }
+  }
+  if (o.quick) {  // smoke-test sizes, unless set explicitly
+    if (!given.count("--runs")) o.runs = 3;
+    if (!given.count("--warmup")) o.warmup = 1;
+    if (!given.count("--frames")) o.frames = 8;
+    if (!given.count("--sizes")) o.sizes = {{320, 240}};
+    if (!given.count("--windows")) o.windows = {1, 5};
+  }
+  if (o.sizes.empty() || o.windows.empty() || o.modes.empty())
+    throw std::invalid_argument("--sizes, --windows and --modes need at least one value");
+  return true;
+}
+
+json summary_json(const Summary& s) {
+  return {{"n", s.n},        {"median_ms", s.median}, {"p95_ms", s.p95}, {"mean_ms", s.mean},
+          {"min_ms", s.min}, {"max_ms", s.max},       {"fps", s.fps()}};
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// Removes the generated model file however the run ends.
+struct TempFile {
+  std::string path;
+  ~TempFile() {
+    if (!path.empty()) {
+      std::error_code ec;
+      std::filesystem::remove(path, ec);
+    }
+  }
+};
+
+int run(const Options& o) {
+  const auto machine = cosal::bench::describe_machine();
+  cosal::set_cpu_threads(o.threads);
+  const double load_start = cosal::bench::load_average();
+
+  // The model: the given file, the default one, or random weights (timings
+  // do not depend on the weights' values, only on the architecture).
+  TempFile generated;
+  std::string model_path = o.model;
+  bool random_weights = false;
+  if (model_path.empty()) {
+    model_path = cosal::Model::default_path();
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(model_path, ec)) {
+      generated.path = (std::filesystem::temp_directory_path() /
+                        ("cosal-bench-" + std::to_string(::getpid()) + ".safetensors"))
+                           .string();
+      std::fprintf(stderr,
+                   "cosal-bench: no default model at %s; timing a randomly initialised "
+                   "mobilenet_v2/rcau 224x224 model\n",
+                   model_path.c_str());
+      cosal::write_random_model(generated.path, "mobilenet_v2", "rcau", 224);
+      model_path = generated.path;
+      random_weights = true;
+    }
+  }
+  // Held for the whole run: the element's instances acquire the same file on
+  // the same device and share this copy, already warm.
+  const auto model = cosal::Model::acquire(model_path, "cpu");
+  const cosal::ModelInfo& info = model->info();
+  const int64_t rss_model = cosal::bench::rss_kib();
+
+  cosal::bench::ModelBenchOptions mo;
+  mo.runs = o.runs;
+  mo.warmup = o.warmup;
+  mo.windows = o.windows;
+  mo.refresh_interval = o.refresh_interval;
+  const double load_model_start = cosal::bench::load_average();
+  const auto mr = cosal::bench::run_model_bench(*model, mo);
+  const double load_model_end = cosal::bench::load_average();
+  const int64_t rss_after_model = cosal::bench::rss_kib();
+
+  std::vector<cosal::bench::ElementRun> runs;
+  std::vector<cosal::bench::ElementParts> parts;
+  if (!o.skip_element) {
+    cosal::bench::ElementOptions eo;
+    eo.model = model_path;
+    eo.format = o.format;
+    eo.output = o.output;
+    eo.inference_size = o.inference_size;
+    eo.refresh_interval = o.refresh_interval;
+    eo.threads = o.threads;
+    eo.frames = o.frames;
+    eo.skip = std::min(5, o.frames / 4);
+    for (const Size& s : o.sizes) {
+      parts.push_back(cosal::bench::run_element_parts(o.format, s.width, s.height, info.input_width,
+                                                      info.input_height, info.size_multiple,
+                                                      o.inference_size, o.runs, o.warmup));
+      for (const auto& mode : o.modes)
+        for (int w : o.windows) {
+          runs.push_back(cosal::bench::run_element(eo, s.width, s.height, mode, w));
+          std::fprintf(stderr, "  element %dx%d %s w=%d: %.1f fps\n", s.width, s.height,
+                       mode.c_str(), w, runs.back().fps);
+        }
+    }
+  }
+  const double load_end = cosal::bench::load_average();
+  const int64_t peak = cosal::bench::peak_rss_kib();
+
+  // ---- table ----
+  std::printf("cosal-bench  %s\n", utc_now().c_str());
+  std::printf("machine: %s, %d cores; LibTorch %s (%d intra-op threads); GStreamer %s\n",
+              machine.cpu.c_str(), machine.cores, machine.libtorch.c_str(), cosal::cpu_threads(),
+              machine.gstreamer.c_str());
+  std::printf("load average (1 min): %.2f at start, %.2f after the model level, %.2f at end\n",
+              load_start, load_model_end, load_end);
+  std::printf("model: %s  %s/%s %dx%d%s\n\n", model_path.c_str(), info.backbone.c_str(),
+              info.variant.c_str(), info.input_width, info.input_height,
+              random_weights ? "  (random weights: same timings as trained)" : "");
+
+  const auto& p = mr.parts;
+  std::printf("Model level, per %dx%d frame (%d runs after %d warm-up)\n", p.width, p.height,
+              o.runs, o.warmup);
+  std::printf("  %-40s %9s %9s %9s\n", "part", "median ms", "p95 ms", "frames/s");
+  auto row = [](const std::string& name, const Summary& s) {
+    std::printf("  %-40s %9.2f %9.2f %9.1f\n", name.c_str(), s.median, s.p95, s.fps());
+  };
+  for (const auto& b : p.encode)
+    row("backbone (encode), batch " + std::to_string(b.batch) + (b.batch > 1 ? ", per frame" : ""),
+        b.per_frame);
+  row("RCAU step (update)", p.update);
+  row("decoder (decode)", p.decode);
+  row("whole frame (encode+update+decode)", p.frame);
+  row("single image (encode+decode)", mr.single);
+
+  std::printf(
+      "\nGroup strategies, model level, frames/s (mean over steady-state frames; "
+      "refresh-interval %d)\n",
+      o.refresh_interval);
+  std::printf("  %6s %10s %10s %10s %10s\n", "window", "streaming", "window", "recompute",
+              "single");
+  for (const auto& s : mr.strategies)
+    std::printf("  %6d %10.1f %10.1f %10.1f %10.1f\n", s.window, s.streaming.fps(),
+                s.window_mode.fps(), s.recompute.fps(), mr.single.fps());
+
+  if (!o.skip_element) {
+    std::printf(
+        "\nElement: appsrc (%s) ! cosaliency output=%s ! fakesink sync=false, %d frames, "
+        "latency sink->src pad\n",
+        o.format.c_str(), o.output.c_str(), o.frames);
+    std::printf("  %-10s %-9s %6s %8s %9s %9s %6s\n", "size", "mode", "window", "fps", "lat med",
+                "lat p95", "load");
+    for (const auto& r : runs)
+      std::printf("  %-10s %-9s %6d %8.1f %9.2f %9.2f %6.2f\n",
+                  (std::to_string(r.width) + "x" + std::to_string(r.height)).c_str(),
+                  r.mode.c_str(), r.window, r.fps, r.latency.median, r.latency.p95, r.load_average);
+    std::printf(
+        "\nElement work outside the network, median ms per frame (1 / 2 converter "
+        "threads)\n");
+    std::printf("  %-10s %-22s %-20s %12s\n", "size", "to RGB (inference)", "to RGBA (alpha out)",
+                "mask upscale");
+    for (const auto& e : parts) {
+      char a[64], b[64];
+      std::snprintf(a, sizeof a, "%.2f / %.2f (%dx%d)", e.to_rgb.median, e.to_rgb_threads.median,
+                    e.inference_width, e.inference_height);
+      if (e.to_out.n > 0)
+        std::snprintf(b, sizeof b, "%.2f / %.2f", e.to_out.median, e.to_out_threads.median);
+      else
+        std::snprintf(b, sizeof b, "in place");
+      std::printf("  %-10s %-22s %-20s %12.2f\n",
+                  (std::to_string(e.width) + "x" + std::to_string(e.height)).c_str(), a, b,
+                  e.upscale.median);
+    }
+  }
+  std::printf(
+      "\nmemory: peak RSS %.1f MiB (after loading the model %.1f MiB, after the model "
+      "level %.1f MiB); weights %.1f MiB\n",
+      peak / 1024.0, rss_model / 1024.0, rss_after_model / 1024.0,
+      model->weight_bytes() / 1048576.0);
+
+  // ---- JSON ----
+  if (!o.json_path.empty()) {
+    json j;
+    j["tool"] = "cosal-bench";
+    j["timestamp"] = utc_now();
+    j["machine"] = {{"cpu", machine.cpu},
+                    {"cores", machine.cores},
+                    {"libtorch", machine.libtorch},
+                    {"gstreamer", machine.gstreamer},
+                    {"threads", cosal::cpu_threads()},
+                    {"load_average",
+                     {{"start", load_start},
+                      {"model_level_start", load_model_start},
+                      {"model_level_end", load_model_end},
+                      {"end", load_end}}}};
+    j["model"] = {{"path", model_path},
+                  {"backbone", info.backbone},
+                  {"variant", info.variant},
+                  {"input_width", info.input_width},
+                  {"input_height", info.input_height},
+                  {"random_weights", random_weights},
+                  {"weight_bytes", model->weight_bytes()}};
+    json sizes = json::array();
+    for (const Size& s : o.sizes) sizes.push_back({s.width, s.height});
+    j["config"] = {{"runs", o.runs},
+                   {"warmup", o.warmup},
+                   {"frames", o.frames},
+                   {"sizes", sizes},
+                   {"windows", o.windows},
+                   {"modes", o.modes},
+                   {"format", o.format},
+                   {"output", o.output},
+                   {"inference_size", o.inference_size},
+                   {"refresh_interval", o.refresh_interval},
+                   {"quick", o.quick},
+                   {"skip_element", o.skip_element}};
+    json enc = json::array();
+    for (const auto& b : p.encode) {
+      json e = summary_json(b.per_frame);
+      e["batch"] = b.batch;
+      enc.push_back(e);
+    }
+    j["model_level"] = {{"width", p.width},
+                        {"height", p.height},
+                        {"encode_per_frame", enc},
+                        {"update", summary_json(p.update)},
+                        {"decode", summary_json(p.decode)},
+                        {"frame", summary_json(p.frame)}};
+    json strategies = json::array();
+    for (const auto& s : mr.strategies)
+      strategies.push_back({{"window", s.window},
+                            {"streaming", summary_json(s.streaming)},
+                            {"window_mode", summary_json(s.window_mode)},
+                            {"recompute", summary_json(s.recompute)}});
+    j["baselines"] = {{"single", summary_json(mr.single)}, {"strategies", strategies}};
+    json el = json::array();
+    for (const auto& r : runs)
+      el.push_back({{"width", r.width},
+                    {"height", r.height},
+                    {"mode", r.mode},
+                    {"window", r.window},
+                    {"frames", r.frames_out},
+                    {"fps", r.fps},
+                    {"latency", summary_json(r.latency)},
+                    {"element_mean_inference_ms", r.element_mean_inference_ms},
+                    {"load_average", r.load_average},
+                    {"rss_kib_after", r.rss_kib_after}});
+    json ep = json::array();
+    for (const auto& e : parts)
+      ep.push_back({{"width", e.width},
+                    {"height", e.height},
+                    {"inference_width", e.inference_width},
+                    {"inference_height", e.inference_height},
+                    {"to_rgb", summary_json(e.to_rgb)},
+                    {"to_rgb_2_threads", summary_json(e.to_rgb_threads)},
+                    {"to_out", e.to_out.n ? summary_json(e.to_out) : json(nullptr)},
+                    {"to_out_2_threads",
+                     e.to_out_threads.n ? summary_json(e.to_out_threads) : json(nullptr)},
+                    {"upscale", summary_json(e.upscale)}});
+    j["element"] = {{"skipped", o.skip_element}, {"runs", el}, {"parts", ep}};
+    j["memory"] = {{"peak_rss_kib", peak},
+                   {"rss_after_model_load_kib", rss_model},
+                   {"rss_after_model_level_kib", rss_after_model},
+                   {"rss_end_kib", cosal::bench::rss_kib()}};
+    cosal::bench::write_file_atomic(o.json_path, j.dump(1) + "\n");
+    std::printf("wrote %s\n", o.json_path.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gst_init(&argc, &argv);
+  Options o;
+  try {
+    int code = 0;
+    if (!parse_args(argc, argv, o, &code)) return code;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cosal-bench: %s\n", e.what());
+    usage(stderr);
+    return 2;
+  }
+  try {
+    return run(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cosal-bench: %s\n", e.what());
+    return 1;
+  }
+}
