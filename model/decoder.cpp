@@ -1,5 +1,7 @@
 #include "decoder.h"
 
+#include "conv_ops.h"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -74,18 +76,18 @@ torch::Tensor DecoderImpl::forward(const torch::Tensor& s, const torch::Tensor& 
                                    const std::vector<torch::Tensor>& skips, int64_t height,
                                    int64_t width) {
   auto x = options_.group_channels > 0 ? torch::cat({s, g}, 1) : s;
-  x = torch::relu(conv_in(x));
-  x = torch::relu(conv_mid(x));
+  x = torch::relu(conv2d(conv_in, x));
+  x = torch::relu(conv2d(conv_mid, x));
   for (auto& st : stages) {
-    x = st.up(x);
+    x = conv_transpose2d_x2(st.up, x);
     if (st.skip_proj) {
       TORCH_CHECK(st.skip_index < static_cast<int64_t>(skips.size()), "decoder: missing skip ",
                   st.skip_index);
-      x = x + st.skip_proj(skips[st.skip_index]);
+      x = x + conv2d(st.skip_proj, skips[st.skip_index]);
     }
-    x = torch::relu(st.conv(torch::relu(x)));
+    x = torch::relu(conv2d(st.conv, torch::relu(x)));
   }
-  x = logits(x);
+  x = conv2d(logits, x);
   if (x.size(2) == height && x.size(3) == width) return x;
   return F::interpolate(x, F::InterpolateFuncOptions()
                                .size(std::vector<int64_t>{height, width})

@@ -1,5 +1,7 @@
 #include "rcau.h"
 
+#include "conv_ops.h"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -47,7 +49,7 @@ RcauGates RcauImpl::gates(const torch::Tensor& g_prev, const torch::Tensor& x) {
               x.sizes());
   RcauGates out;
   if (options_.reset_gate) {
-    out.d = torch::sigmoid(w_d(torch::cat({g_prev, x}, 1)));
+    out.d = torch::sigmoid(conv2d(w_d, torch::cat({g_prev, x}, 1)));
     out.x_tilde = x * out.d;
   } else {
     out.x_tilde = x;

@@ -1,5 +1,7 @@
 #include "sir_branch.h"
 
+#include "conv_ops.h"
+
 namespace cosal {
 
 namespace nn = torch::nn;
@@ -14,9 +16,9 @@ SirBranchImpl::SirBranchImpl(int64_t in_channels, int64_t out_channels) {
 }
 
 torch::Tensor SirBranchImpl::forward(const torch::Tensor& x) {
-  auto s = torch::relu(conv1(x));
-  s = torch::relu(conv2(s));
-  return torch::relu(conv3(s));
+  auto s = torch::relu(conv2d(conv1, x));
+  s = torch::relu(conv2d(conv2, s));
+  return torch::relu(conv2d(conv3, s));
 }
 
 }  // namespace cosal

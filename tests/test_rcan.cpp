@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "conv_ops.h"
 #include "rcan.h"
 #include "rcan_config.h"
 
@@ -163,6 +164,44 @@ TEST(Rcan, RejectsBadInput) {
   RcanConfig odd = tiny();
   odd.input_width = 72;
   EXPECT_THROW(Rcan{odd}, std::invalid_argument);
+}
+
+// The oneDNN paths compute exactly what LibTorch's conv2d and
+// conv_transpose2d compute, forward and backward.
+TEST(ConvOps, MatchLibTorch) {
+  namespace nn = torch::nn;
+  torch::manual_seed(5);
+  for (auto [k, stride, groups, c, h] :
+       std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>>{
+           {3, 1, 1, 12, 7}, {1, 1, 1, 20, 9}, {3, 2, 1, 8, 10}, {3, 1, 4, 8, 6}}) {
+    nn::Conv2d conv(nn::Conv2dOptions(c, 16, k).padding(k / 2).stride(stride).groups(groups));
+    auto x = torch::randn({2, c, h, h + 1}, torch::requires_grad());
+    auto ours = cosal::conv2d(conv, x);
+    auto ref = torch::conv2d(x, conv->weight, conv->bias, stride, k / 2, 1, groups);
+    ASSERT_EQ(ours.sizes(), ref.sizes());
+    EXPECT_TRUE(torch::allclose(ours, ref, 1e-5, 1e-5));
+    auto go = torch::randn_like(ref);
+    auto g1 = torch::autograd::grad({ours}, {x, conv->weight, conv->bias}, {go});
+    auto g2 = torch::autograd::grad({ref}, {x, conv->weight, conv->bias}, {go});
+    for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(torch::allclose(g1[i], g2[i], 1e-4, 1e-4)) << i;
+  }
+  for (int64_t c : {1, 5, 16}) {
+    nn::ConvTranspose2d up(nn::ConvTranspose2dOptions(c, c, 4).stride(2).padding(1));
+    auto x = torch::randn({2, c, 5, 7}, torch::requires_grad());
+    auto ours = cosal::conv_transpose2d_x2(up, x);
+    auto ref = up(x);
+    ASSERT_EQ(ours.sizes(), (std::vector<int64_t>{2, c, 10, 14}));
+    EXPECT_TRUE(torch::allclose(ours, ref, 1e-5, 1e-5)) << c;
+    auto go = torch::randn_like(ref);
+    auto g1 = torch::autograd::grad({ours}, {x, up->weight, up->bias}, {go});
+    auto g2 = torch::autograd::grad({ref}, {x, up->weight, up->bias}, {go});
+    for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(torch::allclose(g1[i], g2[i], 1e-4, 1e-4)) << i;
+  }
+  // Other dtypes take LibTorch's own path.
+  nn::Conv2d conv(nn::Conv2dOptions(3, 4, 3).padding(1));
+  conv->to(torch::kDouble);
+  auto xd = torch::randn({1, 3, 5, 5}, torch::kDouble);
+  EXPECT_TRUE(torch::equal(cosal::conv2d(conv, xd), conv(xd)));
 }
 
 TEST(RcanConfig, JsonRoundTrip) {

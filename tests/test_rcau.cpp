@@ -189,7 +189,8 @@ TEST(Rcan, ConvGruVariantIsAStandardGru) {
   auto ru = torch::sigmoid(net->convgru->gates(torch::cat({g, x}, 1))).chunk(2, 1);
   auto cand = torch::tanh(net->convgru->candidate(torch::cat({ru[0] * g, x}, 1)));
   auto expect = ru[1] * g + (1 - ru[1]) * cand;
-  EXPECT_TRUE(torch::allclose(net->group_step(g, x), expect, 1e-6, 1e-6));
+  // (oneDNN and the reference convolution differ in summation order.)
+  EXPECT_TRUE(torch::allclose(net->group_step(g, x), expect, 1e-5, 1e-5));
   EXPECT_TRUE(torch::equal(net->group_step({}, x), x));
 }
 
