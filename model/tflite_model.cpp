@@ -9,6 +9,8 @@
 // start with a uint32 element count.
 #include "tflite_model.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -215,12 +217,15 @@ size_t Tensor::numel() const {
 }
 
 Model Model::read(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  // A directory or device would "open" and report a nonsense size.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    fail(path, std::string("cannot open: ") + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) fail(path, "not a regular file");
+  std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, std::string("cannot open: ") + std::strerror(errno));
-  const std::streamoff size = in.tellg();
-  if (size < 0) fail(path, "cannot determine the file size");
+  const auto size = static_cast<std::streamoff>(st.st_size);
   std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  in.seekg(0);
   if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size)) fail(path, "read error");
   return parse(std::move(bytes), path);
 }

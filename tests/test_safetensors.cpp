@@ -181,6 +181,12 @@ TEST(Safetensors, RejectsEveryKindOfCorruption) {
                       "__metadata__ is not an object");
   expect_format_error({}, "empty", "shorter than");
   try {
+    st::File::read(::testing::TempDir());
+    ADD_FAILURE() << "directory accepted";
+  } catch (const st::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+  }
+  try {
     st::File::read(temp_path("does-not-exist.safetensors"));
     ADD_FAILURE() << "missing file accepted";
   } catch (const st::FormatError& e) {

@@ -182,6 +182,7 @@ TEST(TfliteImport, MissingFileNamesIt) {
   } catch (const cosal::tflite::FormatError& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/model.tflite"), std::string::npos);
   }
+  EXPECT_THROW(cosal::import_mobilenet_v2_tflite(::testing::TempDir()), cosal::tflite::FormatError);
 }
 
 TEST(TfliteImport, GarbageAndTruncatedFilesGiveClearErrors) {
