@@ -7,8 +7,8 @@ namespace cosal {
 namespace {
 
 bool use_onednn(const torch::Tensor& x) {
-  return at::hasMKLDNN() && x.device().is_cpu() && x.scalar_type() == torch::kFloat &&
-         x.dim() == 4 && x.numel() > 0;
+  return at::hasMKLDNN() && at::globalContext().userEnabledMkldnn() && x.device().is_cpu() &&
+         x.scalar_type() == torch::kFloat && x.dim() == 4 && x.numel() > 0;
 }
 
 std::vector<int64_t> vec(torch::ExpandingArray<2> a) { return {(*a)[0], (*a)[1]}; }

@@ -17,7 +17,13 @@
 
 namespace {
 
-double median_ms(int warmup, int runs, const std::function<void()>& f) {
+struct Timing {
+  double median, min;
+};
+
+// Median and minimum: on a shared machine the minimum is the better guess at
+// the unloaded cost, the median what a stream sees under that load.
+Timing time_ms(int warmup, int runs, const std::function<void()>& f) {
   for (int i = 0; i < warmup; ++i) f();
   std::vector<double> ms;
   for (int i = 0; i < runs; ++i) {
@@ -27,7 +33,7 @@ double median_ms(int warmup, int runs, const std::function<void()>& f) {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  return {ms[ms.size() / 2], ms.front()};
 }
 
 double load_average() {
@@ -101,25 +107,28 @@ int main(int argc, char** argv) {
                   static_cast<long>(s.size(1)));
     std::printf("; load average before: %.2f\n", load_average());
 
-    const double t_backbone = median_ms(warmup, runs, [&] { net->encode(image); });
-    const double t_step = median_ms(warmup, runs, [&] { net->group_step(g, f.x); });
-    const double t_sir = median_ms(warmup, runs, [&] { net->sir(f.x); });
+    const Timing t_backbone = time_ms(warmup, runs, [&] { net->encode(image); });
+    const Timing t_step = time_ms(warmup, runs, [&] { net->group_step(g, f.x); });
+    const Timing t_sir = time_ms(warmup, runs, [&] { net->sir(f.x); });
     auto s = net->sir(f.x);
-    const double t_decoder = median_ms(warmup, runs, [&] {
+    const Timing t_decoder = time_ms(warmup, runs, [&] {
       net->decoder(s, net->config().uses_group() ? g : torch::Tensor(), f.skips, size, size);
     });
-    const double t_frame = median_ms(warmup, runs, [&] {
+    const Timing t_frame = time_ms(warmup, runs, [&] {
       // What a stream pays per frame: encode, one group step, decode.
       auto fx = net->encode(image);
       auto gn = net->group_step(g, fx.x);
       torch::sigmoid(net->decode(fx, gn, size, size));
     });
-    std::printf("%-28s %8s\n", "part", "ms");
-    std::printf("%-28s %8.2f\n", "backbone (encode)", t_backbone);
-    std::printf("%-28s %8.2f\n", "group step (RCAU)", t_step);
-    std::printf("%-28s %8.2f\n", "SIR branch", t_sir);
-    std::printf("%-28s %8.2f\n", "decoder", t_decoder);
-    std::printf("%-28s %8.2f\n", "whole frame (streaming)", t_frame);
+    std::printf("%-28s %10s %10s\n", "part", "median ms", "min ms");
+    auto row = [](const char* name, const Timing& t) {
+      std::printf("%-28s %10.2f %10.2f\n", name, t.median, t.min);
+    };
+    row("backbone (encode)", t_backbone);
+    row("group step (RCAU)", t_step);
+    row("SIR branch", t_sir);
+    row("decoder", t_decoder);
+    row("whole frame (streaming)", t_frame);
     std::printf("load average after: %.2f\n", load_average());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cosal-model-timing: %s\n", e.what());
