@@ -127,6 +127,26 @@ TEST_F(Engine, StreamingEqualsWholeGroup) {
   }
 }
 
+TEST_F(Engine, ShippedConfigurationStreams) {
+  // MobileNetV2 at 224x224 (random weights): the element's real shapes.
+  const auto p = path("mnv2.safetensors");
+  cosal::write_random_model(p, "mobilenet_v2", "rcau", 224, 1);
+  auto model = Model::acquire(p);
+  EXPECT_EQ(model->info().backbone, "mobilenet_v2");
+  EXPECT_EQ(model->info().input_width, 224);
+  Frames frames(2, 224, 224, 4);
+  const auto whole = model->forward_group(frames.views());
+  GroupState state;
+  std::vector<Features> feats;
+  for (const auto& v : frames.views()) {
+    feats.push_back(model->encode({v})[0]);
+    model->update(state, feats.back());
+  }
+  EXPECT_EQ(feats[0].impl()->f.x.sizes(), (std::vector<int64_t>{1, 96, 14, 14}));
+  for (int i = 0; i < 2; ++i)
+    EXPECT_LT(max_diff(decode(*model, state, feats[i], 224, 224), whole[i]), 1e-5);
+}
+
 TEST_F(Engine, SeedEqualsUpdates) {
   auto model = Model::acquire(random_model("m.safetensors"));
   Frames frames(4, 64, 64, 3);
