@@ -6,8 +6,6 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "tflite_model.h"
-
 namespace cosal {
 
 namespace F = torch::nn::functional;
@@ -65,11 +63,12 @@ torch::Tensor SameConv2dImpl::forward(const torch::Tensor& x) {
 }
 
 InvertedResidualImpl::InvertedResidualImpl(int64_t in, int64_t out, int64_t stride,
-                                           int64_t expand_ratio)
+                                           int64_t expand_ratio, int64_t dilation)
     : residual_(stride == 1 && in == out) {
   const int64_t hidden = in * expand_ratio;
   if (expand_ratio != 1) expand = register_module("expand", SameConv2d(in, hidden, 1, 1, 1, true));
-  depthwise = register_module("depthwise", SameConv2d(hidden, hidden, 3, stride, hidden, true));
+  depthwise =
+      register_module("depthwise", SameConv2d(hidden, hidden, 3, stride, hidden, true, dilation));
   project = register_module("project", SameConv2d(hidden, out, 1, 1, 1, false));
 }
 
@@ -81,21 +80,35 @@ torch::Tensor InvertedResidualImpl::forward(const torch::Tensor& x) {
 
 // Input defaults are the TFLite classifier's quantisation (scale 1/128, zero
 // point 128): x = (255 * img - 128) / 128, about [-1, 1].
-MobileNetV2Impl::MobileNetV2Impl(int64_t num_classes_)
+MobileNetV2Impl::MobileNetV2Impl(int64_t num_classes_, int64_t output_stride_)
     : num_classes(num_classes_),
+      output_stride(output_stride_),
       input_scale(register_buffer("input_scale", torch::full({1, 3, 1, 1}, 255.0 / 128.0))),
       input_shift(register_buffer("input_shift", torch::full({1, 3, 1, 1}, -1.0))),
       stem(register_module("stem", SameConv2d(3, 32, 3, 2, 1, true))),
       blocks(register_module("blocks", torch::nn::ModuleList())),
-      head(register_module("head", SameConv2d(320, 1280, 1, 1, 1, true))),
-      logits(register_module("logits", SameConv2d(1280, num_classes_, 1, 1, 1, false))) {
+      head(num_classes_ > 0 ? register_module("head", SameConv2d(320, 1280, 1, 1, 1, true))
+                            : SameConv2d(nullptr)),
+      logits(num_classes_ > 0
+                 ? register_module("logits", SameConv2d(1280, num_classes_, 1, 1, 1, false))
+                 : SameConv2d(nullptr)) {
+  TORCH_CHECK(output_stride == 16 || output_stride == 32, "MobileNetV2: output_stride 16 or 32");
   // (expansion t, channels c, repeats n, first stride s) from the paper's Table 2.
   const int64_t settings[][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
                                  {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
-  int64_t in = 32;
+  int64_t in = 32, stride = 2, dilation = 1;
   for (const auto& s : settings) {
     for (int64_t i = 0; i < s[2]; ++i) {
-      blocks->push_back(InvertedResidual(in, s[1], i == 0 ? s[3] : 1, s[0]));
+      int64_t block_stride = i == 0 ? s[3] : 1;
+      // DeepLab's output stride 16: the stride-32 stage keeps stride 16 and
+      // dilates its depthwise convs instead (from its second block on).
+      if (stride * block_stride > output_stride) {
+        block_stride = 1;
+        dilation = 2;
+      }
+      const int64_t block_dilation = (i == 0 && block_stride == 1 && s[3] == 2) ? 1 : dilation;
+      blocks->push_back(InvertedResidual(in, s[1], block_stride, s[0], block_dilation));
+      stride *= block_stride;
       in = s[1];
     }
   }
@@ -132,165 +145,11 @@ std::vector<torch::Tensor> MobileNetV2Impl::perceptual_features(const torch::Ten
 }
 
 torch::Tensor MobileNetV2Impl::classify(const torch::Tensor& images) {
+  TORCH_CHECK(!logits.is_empty(), "MobileNetV2: built without a classifier (num_classes = 0)");
   torch::Tensor x = head->forward(taps(images, 32)[3]);
   // The graph's 7x7 VALID average pool at 224^2 is a global mean.
   x = x.mean({2, 3}, /*keepdim=*/true);
   return logits->forward(x).flatten(1);
-}
-
-namespace {
-
-struct ConvSlot {
-  SameConv2dImpl* layer;
-  bool depthwise;
-  std::string what;  // for errors: "blocks.3.expand"
-};
-
-std::string shape_string(const std::vector<int32_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-}  // namespace
-
-std::shared_ptr<MobileNetV2Impl> import_mobilenet_v2_tflite(const std::string& path) {
-  namespace tfl = tflite;
-  const tfl::Model model = tfl::Model::read(path);
-  const tfl::Subgraph& g = model.subgraphs[0];
-  auto fail = [&](const std::string& problem) -> void {
-    throw tfl::FormatError(path + ": " + problem);
-  };
-
-  // The graph's convolutions in execution order: CONV_2D and DEPTHWISE_CONV_2D.
-  std::vector<const tfl::Operator*> convs;
-  size_t adds = 0;
-  for (const tfl::Operator& op : g.operators) {
-    if (op.builtin_code == tfl::op::CONV_2D || op.builtin_code == tfl::op::DEPTHWISE_CONV_2D) {
-      convs.push_back(&op);
-    } else if (op.builtin_code == tfl::op::ADD) {
-      ++adds;
-    }
-  }
-  // The classifier's class count is the last convolution's output channels.
-  int64_t num_classes = 0;
-  if (!convs.empty()) {
-    const auto& w = convs.back()->inputs;
-    if (w.size() >= 2 && w[1] >= 0 && !g.tensors[static_cast<size_t>(w[1])].shape.empty()) {
-      num_classes = g.tensors[static_cast<size_t>(w[1])].shape[0];
-    }
-  }
-  if (num_classes <= 0) fail("no convolution layers: not a MobileNetV2 classifier");
-  auto net = std::make_shared<MobileNetV2Impl>(num_classes);
-
-  std::vector<ConvSlot> slots;
-  slots.push_back({net->stem.get(), false, "stem"});
-  size_t residuals = 0;
-  for (size_t b = 0; b < net->blocks->size(); ++b) {
-    auto* block = net->blocks[b]->as<InvertedResidualImpl>();
-    const std::string name = "blocks." + std::to_string(b);
-    if (block->has_expand()) slots.push_back({block->expand.get(), false, name + ".expand"});
-    slots.push_back({block->depthwise.get(), true, name + ".depthwise"});
-    slots.push_back({block->project.get(), false, name + ".project"});
-    residuals += block->residual() ? 1 : 0;
-  }
-  slots.push_back({net->head.get(), false, "head"});
-  slots.push_back({net->logits.get(), false, "logits"});
-  if (convs.size() != slots.size() || adds != residuals) {
-    fail("has " + std::to_string(convs.size()) + " convolutions and " + std::to_string(adds) +
-         " additions; MobileNetV2 1.0 has " + std::to_string(slots.size()) + " and " +
-         std::to_string(residuals));
-  }
-
-  torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < slots.size(); ++i) {
-    const tfl::Operator& op = *convs[i];
-    SameConv2dImpl& layer = *slots[i].layer;
-    const std::string where = "layer " + slots[i].what + " (operator " + std::to_string(i) + ")";
-    const bool is_dw = op.builtin_code == tfl::op::DEPTHWISE_CONV_2D;
-    if (is_dw != slots[i].depthwise) fail(where + ": unexpected operator type");
-    if (op.inputs.size() < 3 || op.inputs[0] < 0 || op.inputs[1] < 0 || op.inputs[2] < 0) {
-      fail(where + ": needs input, weights and bias tensors");
-    }
-    if (!op.has_conv_options) fail(where + ": convolution options missing");
-    const tfl::ConvOptions& o = op.conv;
-    // The head/logits of the classifier see a 1x1 map after pooling; every
-    // stride must match the module's, padding is SAME, no dilation.
-    if (o.stride_h != layer.stride || o.stride_w != layer.stride || o.dilation_h != 1 ||
-        o.dilation_w != 1 || o.padding != tfl::Padding::SAME ||
-        (is_dw && o.depth_multiplier != 1)) {
-      fail(where + ": stride/padding/dilation differ from MobileNetV2's");
-    }
-    const tfl::Activation want = layer.relu6 ? tfl::Activation::RELU6 : tfl::Activation::NONE;
-    if (o.activation != want) fail(where + ": unexpected fused activation");
-
-    const tfl::Tensor& in = g.tensors[static_cast<size_t>(op.inputs[0])];
-    const tfl::Tensor& wt = g.tensors[static_cast<size_t>(op.inputs[1])];
-    const tfl::Tensor& bt = g.tensors[static_cast<size_t>(op.inputs[2])];
-    const int64_t k = layer.kernel;
-    const std::vector<int32_t> want_w =
-        is_dw ? std::vector<int32_t>{1, static_cast<int32_t>(k), static_cast<int32_t>(k),
-                                     static_cast<int32_t>(layer.out_channels)}
-              : std::vector<int32_t>{static_cast<int32_t>(layer.out_channels),
-                                     static_cast<int32_t>(k), static_cast<int32_t>(k),
-                                     static_cast<int32_t>(layer.in_channels)};
-    if (wt.shape != want_w) {
-      fail(where + ": weights have shape " + shape_string(wt.shape) + ", expected " +
-           shape_string(want_w));
-    }
-    if (bt.shape != std::vector<int32_t>{static_cast<int32_t>(layer.out_channels)}) {
-      fail(where + ": bias has shape " + shape_string(bt.shape));
-    }
-
-    std::vector<float> w = model.dequantize(g, op.inputs[1]);
-    torch::Tensor wten = torch::from_blob(w.data(), {static_cast<int64_t>(w.size())}).clone();
-    if (is_dw) {
-      // [1, kh, kw, C] -> [C, 1, kh, kw]
-      wten = wten.view({k, k, layer.out_channels}).permute({2, 0, 1}).unsqueeze(1);
-    } else {
-      // [O, kh, kw, I] -> [O, I, kh, kw]
-      wten = wten.view({layer.out_channels, k, k, layer.in_channels}).permute({0, 3, 1, 2});
-    }
-    layer.weight.copy_(wten);
-
-    std::vector<float> bias;
-    if (bt.type == tfl::TensorType::INT32 && bt.quantization.empty()) {
-      // Bias scale = input scale x weight scale (per channel where the weights are).
-      if (in.quantization.scale.size() != 1 || wt.quantization.empty()) {
-        fail(where + ": bias has no quantisation and none can be derived");
-      }
-      tfl::Quantization q;
-      q.quantized_dimension = 0;
-      for (float ws : wt.quantization.scale) q.scale.push_back(in.quantization.scale[0] * ws);
-      bias = model.dequantize(g, op.inputs[2], &q);
-    } else {
-      bias = model.dequantize(g, op.inputs[2]);
-    }
-    layer.bias.copy_(torch::from_blob(bias.data(), {static_cast<int64_t>(bias.size())}));
-  }
-
-  // Input normalisation: the graph input's quantisation maps pixel q in
-  // 0..255 to real = scale * (q - zero_point); our images are q / 255.
-  if (g.inputs.empty() || g.inputs[0] < 0) fail("the graph has no input tensor");
-  const tfl::Tensor& input = g.tensors[static_cast<size_t>(g.inputs[0])];
-  if (!input.quantization.empty()) {
-    if (input.quantization.scale.size() != 1 || input.quantization.zero_point.size() > 1) {
-      fail("the input tensor has per-channel quantisation");
-    }
-    const double scale = input.quantization.scale[0];
-    const double zp =
-        input.quantization.zero_point.empty() ? 0.0 : input.quantization.zero_point[0];
-    double lo = 0, hi = 255;  // pixel range of the input type
-    if (input.type == tfl::TensorType::INT8) {
-      lo = -128;  // int8 inputs hold pixel - 128
-      hi = 127;
-    } else if (input.type != tfl::TensorType::UINT8) {
-      fail(std::string("unsupported quantised input type ") + tfl::type_name(input.type));
-    }
-    net->input_scale.fill_(scale * (hi - lo));
-    net->input_shift.fill_(scale * (lo - zp));
-  }
-  return net;
 }
 
 }  // namespace cosal

@@ -33,7 +33,8 @@ TORCH_MODULE(SameConv2d);
 // depthwise, 1x1 linear projection; residual add when shapes allow.
 class InvertedResidualImpl : public torch::nn::Module {
  public:
-  InvertedResidualImpl(int64_t in, int64_t out, int64_t stride, int64_t expand_ratio);
+  InvertedResidualImpl(int64_t in, int64_t out, int64_t stride, int64_t expand_ratio,
+                       int64_t dilation = 1);
   torch::Tensor forward(const torch::Tensor& x);
 
   bool has_expand() const { return !expand.is_empty(); }
@@ -55,7 +56,10 @@ class MobileNetV2Impl : public BackboneImpl {
   static constexpr int64_t kStride4Block = 2, kStride8Block = 5, kStride16Block = 12,
                            kStride32Block = 16;
 
-  explicit MobileNetV2Impl(int64_t num_classes = 1001);
+  // num_classes = 0 builds no classifier (head, logits). output_stride = 16
+  // is DeepLabV3's variant: the last stage (blocks 13-16) keeps stride 16,
+  // blocks 14-16 use dilation 2 in their depthwise convs.
+  explicit MobileNetV2Impl(int64_t num_classes = 1001, int64_t output_stride = 32);
 
   // X = stride 16 (96 ch); skips = {stride 4 (24 ch), stride 8 (32 ch)}.
   BackboneFeatures forward(const torch::Tensor& images) override;
@@ -71,17 +75,19 @@ class MobileNetV2Impl : public BackboneImpl {
   // RGB [0, 1] -> the network's input range (the TFLite input quantisation).
   torch::Tensor normalize(const torch::Tensor& images) const;
   // Block outputs at strides 4, 8, 16 and, when max_stride is 32, also the
-  // stride-32 output (320 ch). Runs only as far as needed.
+  // last block's output (320 ch; at stride 16 when output_stride is 16).
+  // Runs only as far as needed.
   std::vector<torch::Tensor> taps(const torch::Tensor& images, int64_t max_stride = 16);
   // The whole classifier: [N, num_classes] logits (index 0 = background).
   torch::Tensor classify(const torch::Tensor& images);
 
   int64_t num_classes;
+  int64_t output_stride;
   // x = images * input_scale + input_shift, per channel [1, 3, 1, 1].
   torch::Tensor input_scale, input_shift;
   SameConv2d stem{nullptr};  // 3x3 stride 2, 3 -> 32, ReLU6
   torch::nn::ModuleList blocks{nullptr};
-  SameConv2d head{nullptr};    // 1x1 320 -> 1280, ReLU6
+  SameConv2d head{nullptr};    // 1x1 320 -> 1280, ReLU6 (absent when num_classes = 0)
   SameConv2d logits{nullptr};  // 1x1 1280 -> num_classes (after global average pooling)
 };
 TORCH_MODULE(MobileNetV2);

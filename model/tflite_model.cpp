@@ -156,7 +156,8 @@ constexpr int kBufferData = 0, kBufferOffset = 1, kBufferSize = 2;
 }  // namespace field
 
 // BuiltinOptions union member ids.
-constexpr uint8_t kConv2DOptions = 1, kDepthwiseConv2DOptions = 2, kAddOptions = 11;
+constexpr uint8_t kConv2DOptions = 1, kDepthwiseConv2DOptions = 2, kAddOptions = 11,
+                  kResizeBilinearOptions = 15;
 
 }  // namespace
 
@@ -347,6 +348,9 @@ Model Model::parse(std::vector<uint8_t> bytes, const std::string& origin) {
         op.conv.activation = static_cast<Activation>(r.get<int8_t>(opt, 4, 0, "depthwise options"));
         op.conv.dilation_w = r.get<int32_t>(opt, 5, 1, "depthwise options");
         op.conv.dilation_h = r.get<int32_t>(opt, 6, 1, "depthwise options");
+      } else if (has_opt && options_type == kResizeBilinearOptions) {
+        op.align_corners = r.get<uint8_t>(opt, 2, 0, "resize options") != 0;
+        op.half_pixel_centers = r.get<uint8_t>(opt, 3, 0, "resize options") != 0;
       } else if (has_opt && options_type == kAddOptions) {
         op.conv.activation = static_cast<Activation>(r.get<int8_t>(opt, 0, 0, "add options"));
       }

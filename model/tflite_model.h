@@ -84,6 +84,8 @@ struct Operator {
   std::vector<int32_t> inputs, outputs;  // tensor indices, -1 = optional input absent
   bool has_conv_options = false;         // CONV_2D / DEPTHWISE_CONV_2D options were present
   ConvOptions conv;                      // for ADD only `activation` is set
+  bool align_corners = false;            // RESIZE_BILINEAR options
+  bool half_pixel_centers = false;
 };
 
 struct Subgraph {

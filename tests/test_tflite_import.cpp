@@ -13,6 +13,7 @@
 
 #include <torch/torch.h>
 
+#include "deeplab_v3.h"
 #include "image.h"
 #include "mobilenet_v2.h"
 #include "tflite_model.h"
@@ -173,6 +174,65 @@ TEST(TfliteImport, StrideTapsHaveDocumentedShapes) {
   EXPECT_EQ(t[1].sizes(), (std::vector<int64_t>{1, 32, 28, 28}));
   EXPECT_EQ(t[2].sizes(), (std::vector<int64_t>{1, 96, 14, 14}));
   EXPECT_EQ(t[3].sizes(), (std::vector<int64_t>{1, 320, 7, 7}));
+}
+
+torch::Tensor load_rgb(const std::string& path, int size) {
+  cosal::Image img = cosal::resize(cosal::load_image(path, 3), size, size);
+  return torch::from_blob(img.pixels.data(), {1, size, size, 3}, torch::kUInt8)
+      .permute({0, 3, 1, 2})
+      .to(torch::kFloat32)
+      .div(255.0);
+}
+
+// Foreground IoU of DeepLabV3's 1 - P(background) > 0.5 against a sanity
+// mask of label indices: pixels equal to `fg_label` are foreground (or, with
+// fg_label < 0, every non-zero label), pixels equal to `ignore_label` are
+// left out.
+double deeplab_iou(cosal::DeepLabV3Impl& net, const std::string& image, const std::string& mask,
+                   int fg_label, int ignore_label) {
+  torch::InferenceMode guard;
+  const cosal::Image m = cosal::load_image(mask, 1);  // grey palette: value = label
+  const torch::Tensor fg = net.foreground_probability(load_rgb(image, 513));
+  const torch::Tensor pred =
+      torch::nn::functional::interpolate(fg, torch::nn::functional::InterpolateFuncOptions()
+                                                 .size(std::vector<int64_t>{m.height, m.width})
+                                                 .mode(torch::kBilinear)
+                                                 .align_corners(false))[0][0] > 0.5;
+  const torch::Tensor labels =
+      torch::from_blob(const_cast<uint8_t*>(m.pixels.data()), {m.height, m.width}, torch::kUInt8)
+          .to(torch::kInt32);
+  const torch::Tensor gt = fg_label < 0 ? labels > 0 : labels == fg_label;
+  const torch::Tensor valid = labels != ignore_label;
+  const double inter = (pred & gt & valid).sum().item<double>();
+  const double uni = ((pred | gt) & valid).sum().item<double>();
+  return uni > 0 ? inter / uni : 0.0;
+}
+
+TEST(TfliteImport, DeepLabV3SegmentsSanityImages) {
+  const std::string path = weights("deeplabv3_mnv2_pascal_quant.tflite");
+  REQUIRE_SHARED(path);
+  auto net = cosal::import_deeplabv3_mnv2_tflite(path);
+  net->eval();
+  EXPECT_TRUE(net->align_corners);
+  {
+    torch::InferenceMode guard;
+    const auto out = net->run(torch::rand({1, 3, 513, 513}));
+    EXPECT_EQ(out.encoder.sizes(), (std::vector<int64_t>{1, 320, 33, 33}));
+    EXPECT_EQ(out.logits.sizes(), (std::vector<int64_t>{1, 21, 33, 33}));
+  }
+  // The dog mask is an Oxford-IIIT Pet trimap minus 1 (0 = pet, 1 = background,
+  // 2 = border, ignored); the bird mask holds PASCAL class indices (3 = bird).
+  const double dog = deeplab_iou(*net, weights("sanity/dog_segmentation.bmp"),
+                                 weights("sanity/dog_segmentation_mask.bmp"), 0, 2);
+  const double bird = deeplab_iou(*net, weights("sanity/bird_segmentation.bmp"),
+                                  weights("sanity/bird_segmentation_mask.bmp"), -1, 255);
+  std::printf("DeepLabV3 foreground IoU at 513^2: dog %.3f, bird %.3f\n", dog, bird);
+  EXPECT_GT(dog, 0.8);
+  EXPECT_GT(bird, 0.8);
+  // The classifier file is not DeepLab (and vice versa): refused, not mis-loaded.
+  EXPECT_THROW(cosal::import_deeplabv3_mnv2_tflite(weights("mobilenet_v2_1.0_224_quant.tflite")),
+               cosal::tflite::FormatError);
+  EXPECT_THROW(cosal::import_mobilenet_v2_tflite(path), cosal::tflite::FormatError);
 }
 
 TEST(TfliteImport, MissingFileNamesIt) {
