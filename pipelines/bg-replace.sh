@@ -47,7 +47,7 @@ else
   [[ "$RGB" =~ ^[0-9a-fA-F]{6}$ ]] || cosal_die "--background: bad colour $BG"
   # A one-colour image, made by GStreamer itself.
   IMAGE=$TMP/background.png
-  gst-launch-1.0 -q videotestsrc num-buffers=1 pattern=solid-color foreground-color=0xff$RGB \
+  gst-launch-1.0 -q videotestsrc num-buffers=1 pattern=solid-color foreground-color="0xff$RGB" \
     ! video/x-raw,width=16,height=16 ! pngenc ! filesink location="$IMAGE" \
     || cosal_die "could not make the background colour image"
 fi

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # variables are for the scripts that source this
 # Shared helpers for the cosaliency pipeline scripts (sourced, not run).
 #
 # Options every script accepts (parsed by cosal_parse_common):

@@ -57,13 +57,13 @@ SIZES=()
 for i in "${!IMAGES[@]}"; do
   img=${IMAGES[$i]}
   log=$(gst-launch-1.0 -v filesrc location="$img" ! decodebin ! videoconvert name=orig \
-        ! videoscale ! video/x-raw,format=RGB,width=$W,height=$H,pixel-aspect-ratio=1/1 \
+        ! videoscale ! "video/x-raw,format=RGB,width=$W,height=$H,pixel-aspect-ratio=1/1" \
         ! filesink location="$TMP/$(printf %05d "$i").rgb" 2>&1) \
     || cosal_die "could not decode ${img}: $(echo "$log" | grep -m1 ERROR || true)"
   caps=$(echo "$log" | grep -m1 'orig.GstPad:src: caps' || true)
   ow=$(echo "$caps" | sed -n 's/.*width=(int)\([0-9]*\).*/\1/p')
   oh=$(echo "$caps" | sed -n 's/.*height=(int)\([0-9]*\).*/\1/p')
-  [ -n "$ow" ] && [ -n "$oh" ] || cosal_die "could not read the size of $img"
+  if [ -z "$ow" ] || [ -z "$oh" ]; then cosal_die "could not read the size of $img"; fi
   SIZES+=("${ow}x${oh}")
 done
 cat "$TMP"/*.rgb > "$TMP/group.rgb"
@@ -82,8 +82,8 @@ for i in "${!IMAGES[@]}"; do
   name=$(basename -- "${IMAGES[$i]}"); name=${name%.*}
   ow=${SIZES[$i]%x*}; oh=${SIZES[$i]#*x}
   gst-launch-1.0 -q filesrc location="$TMP/mask-$(printf %05d "$i").gray" \
-    ! rawvideoparse format=gray8 width=$W height=$H framerate=1/1 \
-    ! videoscale ! video/x-raw,width=$ow,height=$oh ! pngenc \
+    ! rawvideoparse format=gray8 width="$W" height="$H" framerate=1/1 \
+    ! videoscale ! "video/x-raw,width=$ow,height=$oh" ! pngenc \
     ! filesink location="$OUT.part/$name.png" >/dev/null || cosal_die "could not write the mask of $name"
 done
 rm -rf "$OUT"
