@@ -6,11 +6,13 @@
 //                its periodic re-seeding from cached features);
 //   window     - the element's window mode (centred window, same caching);
 //   recompute  - what a fixed-group network must do: for every output frame,
-//                encode all W frames of its window (one batch), run the RCAU
-//                over them and decode the frame;
+//                encode all W frames of its window (in batches of the size
+//                measured fastest per frame), run the RCAU over them and
+//                decode the frame;
 //   single     - single image: each frame decoded against its own features.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,7 @@ struct ModelBenchOptions {
   std::vector<int> windows{1, 5, 15, 30};
   int refresh_interval = 8;  // the element's default
   std::vector<int> batches{1, 4, 8};
+  std::function<void(const std::string&)> progress;  // called before each measurement
 };
 
 struct BatchTiming {
@@ -49,7 +52,8 @@ struct StrategyRow {
 
 struct ModelBenchResult {
   ModelParts parts;
-  Summary single;  // per frame, independent of the window
+  Summary single;           // per frame, independent of the window
+  int recompute_batch = 1;  // encode batch size of the recompute baseline (the fastest above)
   std::vector<StrategyRow> strategies;
 };
 
