@@ -80,7 +80,7 @@ torch::Tensor InvertedResidualImpl::forward(const torch::Tensor& x) {
 
 // Input defaults are the TFLite classifier's quantisation (scale 1/128, zero
 // point 128): x = (255 * img - 128) / 128, about [-1, 1].
-MobileNetV2Impl::MobileNetV2Impl(int64_t num_classes_, int64_t output_stride_)
+MobileNetV2Impl::MobileNetV2Impl(int64_t num_classes_, int64_t output_stride_, int64_t num_blocks)
     : num_classes(num_classes_),
       output_stride(output_stride_),
       input_scale(register_buffer("input_scale", torch::full({1, 3, 1, 1}, 255.0 / 128.0))),
@@ -93,6 +93,8 @@ MobileNetV2Impl::MobileNetV2Impl(int64_t num_classes_, int64_t output_stride_)
                  ? register_module("logits", SameConv2d(1280, num_classes_, 1, 1, 1, false))
                  : SameConv2d(nullptr)) {
   TORCH_CHECK(output_stride == 16 || output_stride == 32, "MobileNetV2: output_stride 16 or 32");
+  TORCH_CHECK(num_blocks == kNumBlocks || (num_blocks == kStride16Block + 1 && num_classes == 0),
+              "MobileNetV2: num_blocks must be 17, or 13 without a classifier");
   // (expansion t, channels c, repeats n, first stride s) from the paper's Table 2.
   const int64_t settings[][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
                                  {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
@@ -107,6 +109,7 @@ MobileNetV2Impl::MobileNetV2Impl(int64_t num_classes_, int64_t output_stride_)
         dilation = 2;
       }
       const int64_t block_dilation = (i == 0 && block_stride == 1 && s[3] == 2) ? 1 : dilation;
+      if (static_cast<int64_t>(blocks->size()) == num_blocks) break;
       blocks->push_back(InvertedResidual(in, s[1], block_stride, s[0], block_dilation));
       stride *= block_stride;
       in = s[1];
@@ -121,8 +124,9 @@ torch::Tensor MobileNetV2Impl::normalize(const torch::Tensor& images) const {
 }
 
 std::vector<torch::Tensor> MobileNetV2Impl::taps(const torch::Tensor& images, int64_t max_stride) {
-  TORCH_CHECK(max_stride == 16 || max_stride == 32,
-              "MobileNetV2 taps: max_stride must be 16 or 32");
+  TORCH_CHECK(
+      max_stride == 16 || (max_stride == 32 && static_cast<int64_t>(blocks->size()) == kNumBlocks),
+      "MobileNetV2 taps: max_stride must be 16, or 32 with all 17 blocks");
   const int64_t last = max_stride == 32 ? kStride32Block : kStride16Block;
   std::vector<torch::Tensor> out;
   torch::Tensor x = stem->forward(normalize(images));

@@ -58,8 +58,12 @@ class MobileNetV2Impl : public BackboneImpl {
 
   // num_classes = 0 builds no classifier (head, logits). output_stride = 16
   // is DeepLabV3's variant: the last stage (blocks 13-16) keeps stride 16,
-  // blocks 14-16 use dilation 2 in their depthwise convs.
-  explicit MobileNetV2Impl(int64_t num_classes = 1001, int64_t output_stride = 32);
+  // blocks 14-16 use dilation 2 in their depthwise convs. num_blocks = 13
+  // (with num_classes = 0) stops at stride 16: what make_backbone builds, as
+  // X needs nothing deeper (its weights load from a full network's state
+  // with load_module_state(..., allow_unused = true)).
+  explicit MobileNetV2Impl(int64_t num_classes = 1001, int64_t output_stride = 32,
+                           int64_t num_blocks = kNumBlocks);
 
   // X = stride 16 (96 ch); skips = {stride 4 (24 ch), stride 8 (32 ch)}.
   BackboneFeatures forward(const torch::Tensor& images) override;
@@ -75,8 +79,8 @@ class MobileNetV2Impl : public BackboneImpl {
   // RGB [0, 1] -> the network's input range (the TFLite input quantisation).
   torch::Tensor normalize(const torch::Tensor& images) const;
   // Block outputs at strides 4, 8, 16 and, when max_stride is 32, also the
-  // last block's output (320 ch; at stride 16 when output_stride is 16).
-  // Runs only as far as needed.
+  // last block's output (320 ch; at stride 16 when output_stride is 16; needs
+  // all 17 blocks). Runs only as far as needed.
   std::vector<torch::Tensor> taps(const torch::Tensor& images, int64_t max_stride = 16);
   // The whole classifier: [N, num_classes] logits (index 0 = background).
   torch::Tensor classify(const torch::Tensor& images);

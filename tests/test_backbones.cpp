@@ -113,6 +113,23 @@ TEST(Backbone, Vgg16LoadsATorchvisionStyleStateDict) {
   EXPECT_TRUE(torch::equal(a.forward(img).x, b.forward(img).x));
 }
 
+TEST(Backbone, MobileNetV2BackboneStopsAtStride16) {
+  auto net =
+      std::dynamic_pointer_cast<cosal::MobileNetV2Impl>(cosal::make_backbone("mobilenet_v2"));
+  ASSERT_TRUE(net);
+  EXPECT_EQ(net->blocks->size(), 13u);
+  EXPECT_TRUE(net->head.is_empty());
+  EXPECT_TRUE(net->logits.is_empty());
+  int64_t params = 0;
+  for (const auto& p : net->parameters()) params += p.numel();
+  // Stem + 13 bottlenecks of MobileNetV2 1.0 (the classifier has 3.5M).
+  EXPECT_LT(params, 600000);
+  EXPECT_GT(params, 500000);
+  torch::InferenceMode guard;
+  EXPECT_THROW(net->taps(torch::rand({1, 3, 64, 64}), 32), c10::Error);
+  EXPECT_THROW(net->classify(torch::rand({1, 3, 64, 64})), c10::Error);
+}
+
 TEST(Backbone, MobileNetV2Stride32TapAndClassifier) {
   torch::manual_seed(0);
   cosal::MobileNetV2Impl net;

@@ -13,10 +13,12 @@
 
 #include <torch/torch.h>
 
+#include "backbone.h"
 #include "deeplab_v3.h"
 #include "image.h"
 #include "mobilenet_v2.h"
 #include "tflite_model.h"
+#include "weights_io.h"
 
 namespace {
 
@@ -161,6 +163,23 @@ TEST(TfliteImport, PerChannelInt8Model) {
   const Prediction cat = classify(*net, weights("sanity/cat.bmp"));
   EXPECT_TRUE(contains(cat.top5, "Egyptian cat") || contains(cat.top5, "tabby"))
       << ::testing::PrintToString(cat.top5);
+}
+
+TEST(TfliteImport, LoadsIntoTheStride16Backbone) {
+  // make_backbone's MobileNetV2 stops at stride 16: the imported classifier's
+  // state loads into it (its deeper tensors unused) and gives the same X.
+  const std::string path = weights("mobilenet_v2_1.0_224_quant.tflite");
+  REQUIRE_SHARED(path);
+  auto full = cosal::import_mobilenet_v2_tflite(path);
+  auto backbone = cosal::make_backbone("mobilenet_v2");
+  cosal::load_module_state(*backbone, cosal::module_state(*full), path, "", true);
+  EXPECT_THROW(cosal::load_module_state(*backbone, cosal::module_state(*full), path),
+               cosal::safetensors::FormatError);
+  torch::InferenceMode guard;
+  const torch::Tensor img = load_224(weights("sanity/cat.bmp"));
+  const cosal::BackboneFeatures a = full->forward(img), b = backbone->forward(img);
+  EXPECT_TRUE(torch::equal(a.x, b.x));
+  EXPECT_TRUE(torch::equal(a.skips[0], b.skips[0]));
 }
 
 TEST(TfliteImport, StrideTapsHaveDocumentedShapes) {
