@@ -200,8 +200,13 @@ int main(int argc, char** argv) {
   try {
     const TrainResult r = train(o);
     std::fprintf(
-        stderr, "cosal-train: %lld steps, %.2f steps/s, feature cache %.1f images/s%s\n",
-        static_cast<long long>(r.steps), r.steps_per_s, r.cache_images_per_s,
+        stderr,
+        "cosal-train: %lld steps; speed: %.2f steps/s (%.2f per CPU-second: fetch %.0f, "
+        "forward %.0f, backward+update %.0f CPU-ms/step; co-perceptual forward %.0f "
+        "CPU-ms where computed), feature cache %.1f images/s (%.1f per CPU-second)%s\n",
+        static_cast<long long>(r.steps), r.steps_per_s, r.steps_per_cpu_s, r.fetch_cpu_ms,
+        r.forward_cpu_ms, r.backward_cpu_ms, r.coperceptual_cpu_ms, r.cache_images_per_s,
+        r.cache_images_per_cpu_s,
         r.best_score >= 0 ? (", best validation Sm " + std::to_string(r.best_score)).c_str() : "");
     return r.interrupted ? 130 : 0;
   } catch (const std::exception& e) {

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -33,6 +34,13 @@ namespace cosal::train {
 namespace {
 
 std::atomic<bool> g_stop{false};
+
+// CPU seconds of this process, all threads.
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
 
 struct Pool {
   FeatureCache cache;
@@ -294,12 +302,15 @@ TrainResult train(const TrainOptions& o) {
   if (cached) {
     Progress prog("features", pool.cache.size(), 0, stderr, 10.0);
     const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = cpu_seconds();
     pool.cache.encode(*net->backbone, 16, [&](int64_t d, int64_t) {
       if (!o.quiet) prog.update(d);
     });
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!o.quiet) prog.finish();
     result.cache_images_per_s = dt > 0 ? static_cast<double>(pool.cache.size()) / dt : 0;
+    const double dc = cpu_seconds() - c0;
+    result.cache_images_per_cpu_s = dc > 0 ? static_cast<double>(pool.cache.size()) / dc : 0;
   }
   say(o, "pool: " + std::to_string(pool.real.size()) + " real + " +
              std::to_string(pool.synthetic.size()) + " synthetic groups, " +
@@ -363,6 +374,8 @@ TrainResult train(const TrainOptions& o) {
   double ema = -1, ema_c = 0;
   const int64_t first_step = st.step;
   const auto t_loop = std::chrono::steady_clock::now();
+  double cpu_fetch = 0, cpu_forward = 0, cpu_backward = 0, cpu_coperc = 0, cpu_loop = 0;
+  int64_t coperc_steps = 0;
   while (st.step < o.steps) {
     if (g_stop.load() || st.step == o.stop_after) {
       checkpoint();
@@ -375,6 +388,7 @@ TrainResult train(const TrainOptions& o) {
     const double lr = learning_rate(o, st.step);
     for (auto& g : opt->param_groups()) g.options().set_lr(lr);
 
+    const double c_start = cpu_seconds();
     const std::vector<int64_t> idx = sample_group(pool, o, rng);
     const torch::Tensor gt = pool.cache.masks(idx, device);
     torch::Tensor images;
@@ -385,21 +399,31 @@ TrainResult train(const TrainOptions& o) {
       images = pool.cache.images(idx, device);
       f = net->encode(images);
     }
+    const double c_fetched = cpu_seconds();
     const RcanOutput out = net->forward_features(f, o.size, o.size);
     torch::Tensor bce = saliency_loss(out.logits, gt);
     torch::Tensor loss = bce;
     double coperc = NAN;
     if (o.lambda > 0 && o.coperceptual_every > 0 && st.step % o.coperceptual_every == 0 &&
         idx.size() > 1) {
+      const double c0 = cpu_seconds();
       if (!images.defined()) images = pool.cache.images(idx, device);
       const torch::Tensor lc = co_perceptual_loss(*net->backbone, out.masks, images, gt);
       loss = loss + o.lambda * lc;
       coperc = lc.item<double>();
+      cpu_coperc += cpu_seconds() - c0;  // its backward is counted below
+      ++coperc_steps;
     }
+    const double c_forward = cpu_seconds();
     opt->zero_grad();
     loss.backward();
     opt->step();
     ++st.step;
+    const double c_end = cpu_seconds();
+    cpu_fetch += c_fetched - c_start;
+    cpu_forward += c_forward - c_fetched;
+    cpu_backward += c_end - c_forward;
+    cpu_loop += c_end - c_start;
 
     const double lv = loss.item<double>();
     ema = ema < 0 ? lv : 0.98 * ema + 0.02 * lv;
@@ -450,7 +474,16 @@ TrainResult train(const TrainOptions& o) {
   log.flush();
   const double loop_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_loop).count();
-  result.steps_per_s = loop_s > 0 ? static_cast<double>(st.step - first_step) / loop_s : 0;
+  const int64_t ran = st.step - first_step;
+  result.steps_per_s = loop_s > 0 ? static_cast<double>(ran) / loop_s : 0;
+  if (ran > 0) {
+    result.steps_per_cpu_s = cpu_loop > 0 ? static_cast<double>(ran) / cpu_loop : 0;
+    result.fetch_cpu_ms = 1e3 * cpu_fetch / static_cast<double>(ran);
+    result.forward_cpu_ms = 1e3 * cpu_forward / static_cast<double>(ran);
+    result.backward_cpu_ms = 1e3 * cpu_backward / static_cast<double>(ran);
+  }
+  if (coperc_steps > 0)
+    result.coperceptual_cpu_ms = 1e3 * cpu_coperc / static_cast<double>(coperc_steps);
   result.steps = st.step;
   result.best_score = st.best_score;
   result.best_step = st.best_step;

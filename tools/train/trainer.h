@@ -70,8 +70,13 @@ struct TrainResult {
   std::string best_metrics;  // JSON
   double seconds = 0;
   std::string model;  // written final model ("" if interrupted)
-  double cache_images_per_s = 0;
-  double steps_per_s = 0;
+  // Speeds by wall clock and by this process's CPU time (all threads): on a
+  // shared machine the CPU figures are the ones that compare.
+  double cache_images_per_s = 0, cache_images_per_cpu_s = 0;
+  double steps_per_s = 0, steps_per_cpu_s = 0;
+  // Mean CPU milliseconds per step: batch fetch, forward (+ losses), backward + optimizer.
+  double fetch_cpu_ms = 0, forward_cpu_ms = 0, backward_cpu_ms = 0;
+  double coperceptual_cpu_ms = 0;  // mean over the steps that computed it
 };
 
 TrainResult train(const TrainOptions& options);
