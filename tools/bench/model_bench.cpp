@@ -90,18 +90,59 @@ ModelBenchResult run_model_bench(const Model& model, const ModelBenchOptions& o)
   p.width = w;
   p.height = h;
 
-  for (int b : o.batches) {
-    note("encode, batch " + std::to_string(b));
-    const auto batch = frames.batch(0, b);
-    p.encode.push_back(BatchTiming{b, time_runs(o.warmup, o.runs, b, [&](int) {
-                                     if (model.encode(batch).size() != static_cast<size_t>(b))
-                                       throw ModelError(
-                                           "encode returned the wrong number of features");
-                                   })});
-  }
-
+  // The parts are measured interleaved, one run of each per round, so a
+  // change in the machine's load (it is often shared) hits all of them alike
+  // instead of whichever part happened to run at that moment.
   std::vector<Features> feats;
   for (int i = 0; i < kDistinctFrames; ++i) feats.push_back(encode_one(model, frames[i]));
+  GroupState state;
+  model.update(state, feats[0]);  // G_0 = X_1: later steps are real RCAU steps
+  auto feature = [&](int i) -> const Features& {
+    return feats[static_cast<size_t>(i % kDistinctFrames)];
+  };
+  struct Part {
+    double per;  // frames per call
+    std::function<void(int)> run;
+    std::vector<double> ms;
+  };
+  std::vector<Part> parts;
+  for (int b : o.batches)
+    parts.push_back(Part{static_cast<double>(b),
+                         [&, b](int i) {
+                           if (model.encode(frames.batch(i, b)).size() != static_cast<size_t>(b))
+                             throw ModelError("encode returned the wrong number of features");
+                         },
+                         {}});
+  const size_t first_other = parts.size();
+  parts.push_back(Part{1, [&](int i) { model.update(state, feature(i)); }, {}});
+  parts.push_back(Part{1, [&](int i) { model.decode(state, feature(i), mask.data()); }, {}});
+  parts.push_back(Part{1,
+                       [&](int i) {
+                         const Features f = encode_one(model, frames[i]);
+                         model.update(state, f);
+                         model.decode(state, f, mask.data());
+                       },
+                       {}});
+  parts.push_back(Part{1,
+                       [&](int i) {
+                         const GroupState none;  // empty: a group of one, its own features
+                         model.decode(none, encode_one(model, frames[i]), mask.data());
+                       },
+                       {}});
+  note("parts: encode (batches), update, decode, whole frame, single image, interleaved");
+  for (int round = 0; round < o.warmup + o.runs; ++round)
+    for (auto& part : parts) {
+      const auto t0 = Clock::now();
+      part.run(round);
+      if (round >= o.warmup) part.ms.push_back(ms_since(t0) / part.per);
+    }
+  for (size_t i = 0; i < first_other; ++i)
+    p.encode.push_back(BatchTiming{o.batches[i], summarize(std::move(parts[i].ms))});
+  p.update = summarize(std::move(parts[first_other].ms));
+  p.decode = summarize(std::move(parts[first_other + 1].ms));
+  p.frame = summarize(std::move(parts[first_other + 2].ms));
+  r.single = summarize(std::move(parts[first_other + 3].ms));
+
   // The recompute baseline encodes its windows in batches of the size that
   // was fastest per frame here: the most favourable choice for it.
   r.recompute_batch = 1;
@@ -111,25 +152,6 @@ ModelBenchResult run_model_bench(const Model& model, const ModelBenchOptions& o)
       best = e.per_frame.median;
       r.recompute_batch = e.batch;
     }
-
-  note("update, decode, whole frame, single image");
-  GroupState state;
-  model.update(state, feats[0]);  // G_0 = X_1: later steps are real RCAU steps
-  p.update = time_runs(o.warmup, o.runs, 1, [&](int i) {
-    model.update(state, feats[static_cast<size_t>(i % kDistinctFrames)]);
-  });
-  p.decode = time_runs(o.warmup, o.runs, 1, [&](int i) {
-    model.decode(state, feats[static_cast<size_t>(i % kDistinctFrames)], mask.data());
-  });
-  p.frame = time_runs(o.warmup, o.runs, 1, [&](int i) {
-    const Features f = encode_one(model, frames[i]);
-    model.update(state, f);
-    model.decode(state, f, mask.data());
-  });
-  r.single = time_runs(o.warmup, o.runs, 1, [&](int i) {
-    const GroupState none;  // empty: a group of one, the frame's own features
-    model.decode(none, encode_one(model, frames[i]), mask.data());
-  });
 
   for (int window : o.windows) {
     note("group strategies, window " + std::to_string(window));
