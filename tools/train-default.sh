@@ -46,7 +46,7 @@ exec "$train" \
   --backbone mobilenet_v2 --backbone-weights "$shared/weights/mobilenet_v2_1.0_224_quant.tflite" \
   --variant rcau --size 224 --min-group 2 --max-group 8 \
   --optimizer adam --lr 3e-4 --schedule cosine --warmup 100 --steps 6000 \
-  --lambda 0.1 --coperceptual-every 4 \
+  --lambda 0 \
   --val-every 250 --patience 8 --checkpoint-every 250 \
   --seed 1 --threads 2 \
   --work-dir "$build/train-default.work" \
