@@ -235,6 +235,7 @@ int run(const Options& o) {
   }
   std::vector<cosal::bench::ElementRun> runs;
   std::vector<cosal::bench::ElementParts> parts;
+  std::vector<double> reference_ms;  // the network alone (median ms/frame), per element run
   if (!o.skip_element) {
     cosal::bench::ElementOptions eo;
     eo.model = model_path;
@@ -251,7 +252,16 @@ int run(const Options& o) {
                                                       o.inference_size, o.runs, o.warmup));
       for (const auto& mode : o.modes)
         for (int w : o.windows) {
+          // The network alone at the same inference size, just before and
+          // after the run: what the element adds is the difference.
+          const int ref_runs = std::max(3, std::min(10, o.frames / 4));
+          const auto& part = parts.back();
+          const Summary before = cosal::bench::time_whole_frames(*model, part.inference_width,
+                                                                 part.inference_height, ref_runs);
           runs.push_back(cosal::bench::run_element(eo, s.width, s.height, mode, w));
+          const Summary after = cosal::bench::time_whole_frames(*model, part.inference_width,
+                                                                part.inference_height, ref_runs);
+          reference_ms.push_back(0.5 * (before.median + after.median));
           std::fprintf(stderr, "  element %dx%d %s w=%d: %.1f fps\n", s.width, s.height,
                        mode.c_str(), w, runs.back().fps);
         }
@@ -317,12 +327,18 @@ int run(const Options& o) {
         "\nElement: appsrc (%s) ! cosaliency output=%s ! fakesink sync=false, %d frames, "
         "latency sink->src pad\n",
         o.format.c_str(), o.output.c_str(), o.frames);
-    std::printf("  %-10s %-9s %6s %8s %9s %9s %6s\n", "size", "mode", "window", "fps", "lat med",
-                "lat p95", "load");
-    for (const auto& r : runs)
-      std::printf("  %-10s %-9s %6d %8.1f %9.2f %9.2f %6.2f\n",
+    std::printf(
+        "  (ms/frame = 1000 / fps; network = encode+update+decode alone, timed next to "
+        "the run)\n");
+    std::printf("  %-10s %-9s %6s %7s %9s %8s %9s %9s %6s\n", "size", "mode", "window", "fps",
+                "ms/frame", "network", "lat med", "lat p95", "load");
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const auto& r = runs[i];
+      std::printf("  %-10s %-9s %6d %7.1f %9.1f %8.1f %9.1f %9.1f %6.2f\n",
                   (std::to_string(r.width) + "x" + std::to_string(r.height)).c_str(),
-                  r.mode.c_str(), r.window, r.fps, r.latency.median, r.latency.p95, r.load_average);
+                  r.mode.c_str(), r.window, r.fps, r.fps > 0 ? 1000.0 / r.fps : 0.0,
+                  reference_ms[i], r.latency.median, r.latency.p95, r.load_average);
+    }
     std::printf(
         "\nElement work outside the network, median ms per frame (1 / 2 converter "
         "threads)\n");
@@ -405,7 +421,8 @@ int run(const Options& o) {
                       {"recompute_batch", mr.recompute_batch},
                       {"strategies", strategies}};
     json el = json::array();
-    for (const auto& r : runs)
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const auto& r = runs[i];
       el.push_back({{"width", r.width},
                     {"height", r.height},
                     {"mode", r.mode},
@@ -415,7 +432,9 @@ int run(const Options& o) {
                     {"latency", summary_json(r.latency)},
                     {"element_mean_inference_ms", r.element_mean_inference_ms},
                     {"load_average", r.load_average},
-                    {"rss_kib_after", r.rss_kib_after}});
+                    {"rss_kib_after", r.rss_kib_after},
+                    {"network_frame_ms", reference_ms[i]}});
+    }
     json ep = json::array();
     for (const auto& e : parts)
       ep.push_back({{"width", e.width},

@@ -177,4 +177,15 @@ ModelBenchResult run_model_bench(const Model& model, const ModelBenchOptions& o)
   return r;
 }
 
+Summary time_whole_frames(const Model& model, int width, int height, int runs) {
+  const FrameSet frames(width, height, kDistinctFrames);
+  std::vector<float> mask(static_cast<size_t>(width) * height);
+  GroupState state;
+  return time_runs(1, runs, 1, [&](int i) {
+    const Features f = encode_one(model, frames[i]);
+    model.update(state, f);
+    model.decode(state, f, mask.data());
+  });
+}
+
 }  // namespace cosal::bench

@@ -59,4 +59,9 @@ struct ModelBenchResult {
 
 ModelBenchResult run_model_bench(const Model& model, const ModelBenchOptions& options);
 
+// `runs` whole frames (encode + update + decode) at width x height, per
+// frame: the reference the element's per-frame time is compared with, taken
+// right next to each element run so both see the same machine load.
+Summary time_whole_frames(const Model& model, int width, int height, int runs);
+
 }  // namespace cosal::bench
