@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
       const bool inline_value = a.rfind("--", 0) == 0 && eq != std::string::npos;
       if (inline_value) {
         v = a.substr(eq + 1);
-        a = a.substr(0, eq);
+        a.resize(eq);
       }
       if (a == "-h" || a == "--help") {
         std::fputs(kUsage, stdout);
