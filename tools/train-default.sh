@@ -42,10 +42,10 @@ fi
 exec "$train" \
   --davis "$shared/data/davis2016" \
   --val-groups drift-straight,paragliding-launch,scooter-black \
-  --stamps "$stamps" --synthetic-groups 500 --synthetic-members 6 --synthetic-fraction 0.5 \
+  --stamps "$stamps" --synthetic-groups 300 --synthetic-members 6 --synthetic-fraction 0.5 \
   --backbone mobilenet_v2 --backbone-weights "$shared/weights/mobilenet_v2_1.0_224_quant.tflite" \
   --variant rcau --size 224 --min-group 2 --max-group 8 \
-  --optimizer adam --lr 3e-4 --schedule cosine --warmup 100 --steps 6000 \
+  --optimizer adam --lr 3e-4 --schedule cosine --warmup 100 --steps 3000 \
   --lambda 0 \
   --val-every 250 --patience 8 --checkpoint-every 250 \
   --seed 1 --threads 2 \
