@@ -101,7 +101,8 @@ class Model {
   // state decodes against the frame's own features (a group of one).
   virtual void decode(const GroupState& state, const Features& frame, float* mask) const = 0;
   // Whole-group forward, for tools and tests: masks for N frames of one group.
-  virtual std::vector<std::vector<float>> forward_group(const std::vector<RgbView>& frames) const = 0;
+  virtual std::vector<std::vector<float>> forward_group(
+      const std::vector<RgbView>& frames) const = 0;
   // Bytes of weights held (for the "instances share weights" check).
   virtual size_t weight_bytes() const = 0;
 };

@@ -44,7 +44,9 @@ class File {
   const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }
   bool has(const std::string& name) const { return tensors_.count(name) != 0; }
   const TensorInfo& info(const std::string& name) const;  // throws FormatError if absent
-  const uint8_t* data(const TensorInfo& info) const { return bytes_.data() + data_start_ + info.begin; }
+  const uint8_t* data(const TensorInfo& info) const {
+    return bytes_.data() + data_start_ + info.begin;
+  }
   const std::string& origin() const { return origin_; }
 
  private:

@@ -265,8 +265,7 @@ int main(int argc, char** argv) {
     gst_sample_unref(sample);
     ++frames;
     if (frames % 25 == 0) {
-      const double s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::fprintf(stderr, "\rcosal-demo: %d frames, %.1f fps", frames, frames / s);
     }
   }
@@ -300,9 +299,10 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("cosal-demo: %d frames of %dx%d in %.1f s (%.1f fps)\n", frames, width, height, secs,
               frames / secs);
-  std::printf("  cut-out over a checkerboard: %s\n  mask video:                  %s\n"
-              "  contact sheet:               %s\n",
-              fs::absolute(cutout_path).c_str(), fs::absolute(mask_path).c_str(),
-              fs::absolute(sheet_path).c_str());
+  std::printf(
+      "  cut-out over a checkerboard: %s\n  mask video:                  %s\n"
+      "  contact sheet:               %s\n",
+      fs::absolute(cutout_path).c_str(), fs::absolute(mask_path).c_str(),
+      fs::absolute(sheet_path).c_str());
   return 0;
 }
