@@ -139,6 +139,14 @@ std::vector<torch::Tensor> MobileNetV2Impl::taps(const torch::Tensor& images, in
   return out;
 }
 
+torch::Tensor MobileNetV2Impl::run_blocks(torch::Tensor x, int64_t first, int64_t last) {
+  TORCH_CHECK(0 <= first && first <= last && last < static_cast<int64_t>(blocks->size()),
+              "MobileNetV2 run_blocks: bad block range ", first, "..", last);
+  for (int64_t i = first; i <= last; ++i)
+    x = blocks[static_cast<size_t>(i)]->as<InvertedResidualImpl>()->forward(x);
+  return x;
+}
+
 BackboneFeatures MobileNetV2Impl::forward(const torch::Tensor& images) {
   std::vector<torch::Tensor> t = taps(images, 16);
   return BackboneFeatures{t[2], {t[0], t[1]}};

@@ -82,6 +82,9 @@ class MobileNetV2Impl : public BackboneImpl {
   // last block's output (320 ch; at stride 16 when output_stride is 16; needs
   // all 17 blocks). Runs only as far as needed.
   std::vector<torch::Tensor> taps(const torch::Tensor& images, int64_t max_stride = 16);
+  // Blocks first..last (inclusive) on an intermediate activation: lets a
+  // trainer cache the stride-8 tap and fine-tune only the blocks after it.
+  torch::Tensor run_blocks(torch::Tensor x, int64_t first, int64_t last);
   // The whole classifier: [N, num_classes] logits (index 0 = background).
   torch::Tensor classify(const torch::Tensor& images);
 

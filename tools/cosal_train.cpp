@@ -40,7 +40,10 @@ Model:
   --size N                 input size, a multiple of 16 (224)
   --sir-channels N --decoder-channels N   head widths (64, 64)
   --no-freeze-backbone     train the backbone too (no feature cache; GPU advised)
-  --finetune-last-blocks K train the last K MobileNetV2 blocks up to stride 16 (no feature cache)
+  --finetune-last-blocks K train the last K MobileNetV2 blocks up to stride 16 (K <= 7 keeps
+                           the feature cache: X is recomputed from the cached stride-8 tap)
+  --backbone-lr-scale F    learning rate of fine-tuned blocks relative to --lr (0.1)
+  --mirror                 also train on left-right mirrored copies of the real images
 Optimisation:
   --optimizer adam|sgd (adam)  --lr F (3e-4)  --momentum F (0.9)  --weight-decay F (0)
   --schedule cosine|step|constant (cosine)  --warmup N (100)  --steps N (6000)
@@ -136,6 +139,7 @@ int main(int argc, char** argv) {
         {"--sir-channels", I(o.sir_channels)},
         {"--decoder-channels", I(o.decoder_channels)},
         {"--finetune-last-blocks", I(o.finetune_last_blocks)},
+        {"--backbone-lr-scale", F(o.backbone_lr_scale)},
         {"--optimizer", S(o.optimizer)},
         {"--lr", F(o.lr)},
         {"--momentum", F(o.momentum)},
@@ -175,6 +179,8 @@ int main(int argc, char** argv) {
         o.resume = true;
       } else if (a == "--quiet") {
         o.quiet = true;
+      } else if (a == "--mirror") {
+        o.mirror = true;
       } else if (a == "--no-freeze-backbone") {
         o.freeze_backbone = false;
       } else if (auto it = with_value.find(a); it != with_value.end()) {

@@ -37,6 +37,15 @@ int64_t FeatureCache::add(const Image& rgb, const Image& mask) {
   return size() - 1;
 }
 
+int64_t FeatureCache::add_mirrored(int64_t i) {
+  if (i < 0 || i >= size()) throw std::out_of_range("feature cache: no item " + std::to_string(i));
+  if (!x_.empty()) throw std::logic_error("feature cache: add items before encode()");
+  const size_t k = static_cast<size_t>(i);
+  images_.push_back(images_[k].flip({2}).contiguous());
+  masks_.push_back(masks_[k].flip({2}).contiguous());
+  return size() - 1;
+}
+
 void FeatureCache::encode(BackboneImpl& backbone, int64_t batch_size,
                           const std::function<void(int64_t, int64_t)>& progress) {
   torch::NoGradGuard no_grad;

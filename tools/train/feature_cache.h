@@ -29,6 +29,8 @@ class FeatureCache {
   // Stores an RGB image and a 1-channel mask of the same size (the pool's
   // size, the first image fixes it). Returns the item's index.
   int64_t add(const Image& rgb, const Image& mask);
+  // Adds a left-right mirrored copy of item `i` (before encode()).
+  int64_t add_mirrored(int64_t i);
   int64_t size() const { return static_cast<int64_t>(images_.size()); }
   int64_t width() const { return width_; }
   int64_t height() const { return height_; }

@@ -153,6 +153,16 @@ void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bo
     }
     pool.real.push_back(std::move(pg));
   }
+  if (o.mirror) {
+    // Mirrored copies as groups of their own: a group never mixes the two.
+    const size_t n = pool.real.size();
+    for (size_t gi = 0; gi < n; ++gi) {
+      PoolGroup pg = pool.real[gi];
+      pg.name += "-mirrored";
+      for (auto& item : pg.items) item = pool.cache.add_mirrored(item);
+      pool.real.push_back(std::move(pg));
+    }
+  }
   if (!o.quiet) prog.finish();
   if (!want_backgrounds) return;
   std::vector<std::string> rejected;
@@ -291,7 +301,15 @@ TrainResult train(const TrainOptions& o) {
   }
   net->to(device);
   set_trainable(*net, o);
-  const bool cached = o.freeze_backbone && o.finetune_last_blocks == 0;
+  // Fine-tuning at most the blocks after the stride-8 tap keeps the feature
+  // cache: the trainer recomputes X from the cached stride-8 tap each step
+  // (blocks 6-12 at 14x14 cost little), the skips stay frozen.
+  constexpr int64_t kBlocksAfterStride8 =
+      MobileNetV2Impl::kStride16Block - MobileNetV2Impl::kStride8Block;
+  const bool partial = o.freeze_backbone && o.finetune_last_blocks > 0 &&
+                       o.finetune_last_blocks <= kBlocksAfterStride8;
+  const bool cached = o.freeze_backbone && (o.finetune_last_blocks == 0 || partial);
+  auto mnv2 = std::dynamic_pointer_cast<MobileNetV2Impl>(net->backbone);
   net->train();
   net->backbone->eval();
 
@@ -330,17 +348,41 @@ TrainResult train(const TrainOptions& o) {
                std::to_string(o.val_groups.size()) + " held-out groups, streaming");
   }
 
-  // --- optimiser
-  std::vector<torch::Tensor> params;
-  for (auto& p : net->parameters())
-    if (p.requires_grad()) params.push_back(p);
+  // --- optimiser: the head at --lr, fine-tuned backbone blocks scaled.
+  std::vector<torch::Tensor> head_params, backbone_params;
+  for (auto& p : net->backbone->parameters())
+    if (p.requires_grad()) backbone_params.push_back(p);
+  for (auto& p : net->parameters()) {
+    if (!p.requires_grad()) continue;
+    bool in_backbone = false;
+    for (const auto& b : backbone_params) in_backbone = in_backbone || b.is_same(p);
+    if (!in_backbone) head_params.push_back(p);
+  }
+  std::vector<double> lr_scale{1.0};
+  auto groups = [&](auto make_options) {
+    std::vector<torch::optim::OptimizerParamGroup> g;
+    g.emplace_back(head_params, make_options(o.lr));
+    if (!backbone_params.empty()) {
+      g.emplace_back(backbone_params, make_options(o.lr * o.backbone_lr_scale));
+      lr_scale.push_back(o.backbone_lr_scale);
+    }
+    return g;
+  };
   std::unique_ptr<torch::optim::Optimizer> opt;
   if (o.optimizer == "adam")
     opt = std::make_unique<torch::optim::Adam>(
-        params, torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+        groups([&](double lr) {
+          return std::make_unique<torch::optim::AdamOptions>(
+              torch::optim::AdamOptions(lr).weight_decay(o.weight_decay));
+        }),
+        torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
   else
     opt = std::make_unique<torch::optim::SGD>(
-        params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
+        groups([&](double lr) {
+          return std::make_unique<torch::optim::SGDOptions>(
+              torch::optim::SGDOptions(lr).momentum(o.momentum).weight_decay(o.weight_decay));
+        }),
+        torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
 
   TrainState st;
   Rng rng(o.seed);
@@ -386,7 +428,8 @@ TrainResult train(const TrainOptions& o) {
       break;
     }
     const double lr = learning_rate(o, st.step);
-    for (auto& g : opt->param_groups()) g.options().set_lr(lr);
+    for (size_t k = 0; k < opt->param_groups().size(); ++k)
+      opt->param_groups()[k].options().set_lr(lr * lr_scale[k]);
 
     const double c_start = cpu_seconds();
     const std::vector<int64_t> idx = sample_group(pool, o, rng);
@@ -395,6 +438,9 @@ TrainResult train(const TrainOptions& o) {
     BackboneFeatures f;
     if (cached) {
       f = pool.cache.features(idx, device);
+      if (partial)
+        f.x = mnv2->run_blocks(f.skips[1], MobileNetV2Impl::kStride8Block + 1,
+                               MobileNetV2Impl::kStride16Block);
     } else {
       images = pool.cache.images(idx, device);
       f = net->encode(images);
@@ -434,7 +480,8 @@ TrainResult train(const TrainOptions& o) {
 
     const bool last = st.step == o.steps;
     if (validator && ((o.val_every > 0 && st.step % o.val_every == 0) || last)) {
-      const ValidationResult v = validator->run(*net, device, cached);
+      const ValidationResult v =
+          validator->run(*net, device, o.freeze_backbone && o.finetune_last_blocks == 0);
       log << st.step << "," << lr << ",,,," << elapsed() << "," << v.s_measure << "," << v.mae
           << "," << v.iou << "\n";
       log.flush();

@@ -36,6 +36,10 @@ struct TrainOptions {
   int sir_channels = 64, decoder_channels = 64;
   bool freeze_backbone = true;
   int finetune_last_blocks = 0;
+  // Learning rate of fine-tuned backbone blocks relative to --lr: pretrained
+  // features drift less than a fresh head needs to move.
+  double backbone_lr_scale = 0.1;
+  bool mirror = false;  // also train on left-right mirrored copies of the real images
   // --- optimisation
   std::string optimizer = "adam";  // adam | sgd
   double lr = 3e-4, momentum = 0.9, weight_decay = 0.0;
