@@ -37,6 +37,8 @@ const char* kUsage = R"(usage: cosal-infer --data DIR --out DIR [options]
   --group-size N      frames per group in group mode (5)
   --window W          streaming: re-seed G from the last W frames ...
   --refresh R         ... every R frames (0 = never: G persists over the sequence)
+  --noise-image FILE  group mode: insert this foreign image in the middle of every group (the
+                        paper's robustness test); its own map is not written
   --device D          cpu | cuda | cuda:N | auto (cpu)
   --threads N         CPU threads (2)
   --force             overwrite existing maps
@@ -78,7 +80,8 @@ RgbView view(const Image& img) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model_path, data, mask_dir = "GroundTruth", out, mode = "streaming", device = "cpu";
+  std::string model_path, data, mask_dir = "GroundTruth", out, mode = "streaming", device = "cpu",
+                                noise_image;
   std::vector<std::string> only;
   int group_size = 5, window = 0, refresh = 0, threads = 2;
   bool force = false;
@@ -122,6 +125,8 @@ int main(int argc, char** argv) {
         window = integer();
       } else if (a == "--refresh") {
         refresh = integer();
+      } else if (a == "--noise-image") {
+        noise_image = value();
       } else if (a == "--device") {
         device = value();
       } else if (a == "--threads") {
@@ -136,6 +141,8 @@ int main(int argc, char** argv) {
     if (mode != "streaming" && mode != "group" && mode != "single")
       throw std::invalid_argument("--mode: streaming, group or single, not '" + mode + "'");
     if (group_size < 1) throw std::invalid_argument("--group-size must be at least 1");
+    if (!noise_image.empty() && mode != "group")
+      throw std::invalid_argument("--noise-image needs --mode group");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cosal-infer: %s\n", e.what());
     return 2;
@@ -160,6 +167,11 @@ int main(int argc, char** argv) {
             throw std::runtime_error(p.string() + ": exists; pass --force to overwrite");
         }
     }
+    // The paper's robustness test: one foreign image in every group; its own
+    // map is not written.
+    Image noise;
+    if (!noise_image.empty())
+      noise = resize(load_image(noise_image, 3), info.input_width, info.input_height);
     const size_t total = ds.num_samples();
     Progress prog("infer", static_cast<int64_t>(total), 0, stderr, 10.0);
     int64_t done = 0;
@@ -186,7 +198,11 @@ int main(int argc, char** argv) {
           std::vector<RgbView> views;
           for (size_t i = b; i < std::min(frames.size(), b + group_size); ++i)
             views.push_back(view(frames[i].input));
-          const auto masks = model->forward_group(views);
+          const size_t at = views.size() / 2;
+          if (!noise.empty())
+            views.insert(views.begin() + static_cast<std::ptrdiff_t>(at), view(noise));
+          auto masks = model->forward_group(views);
+          if (!noise.empty()) masks.erase(masks.begin() + static_cast<std::ptrdiff_t>(at));
           for (size_t i = 0; i < masks.size(); ++i) emit(frames[b + i], masks[i]);
         }
       } else {

@@ -43,6 +43,8 @@ Model:
   --finetune-last-blocks K train the last K MobileNetV2 blocks up to stride 16 (K <= 7 keeps
                            the feature cache: X is recomputed from the cached stride-8 tap)
   --backbone-lr-scale F    learning rate of fine-tuned blocks relative to --lr (0.1)
+  --feature-cache FILE     frozen backbone: load the pool's features from FILE when they were
+                           made for the same pool, else encode and save them there
   --mirror                 also train on left-right mirrored copies of the real images
 Optimisation:
   --optimizer adam|sgd (adam)  --lr F (3e-4)  --momentum F (0.9)  --weight-decay F (0)
@@ -140,6 +142,7 @@ int main(int argc, char** argv) {
         {"--decoder-channels", I(o.decoder_channels)},
         {"--finetune-last-blocks", I(o.finetune_last_blocks)},
         {"--backbone-lr-scale", F(o.backbone_lr_scale)},
+        {"--feature-cache", S(o.feature_cache)},
         {"--optimizer", S(o.optimizer)},
         {"--lr", F(o.lr)},
         {"--momentum", F(o.momentum)},

@@ -1,6 +1,10 @@
 #include "feature_cache.h"
 
+#include <filesystem>
+#include <sstream>
 #include <stdexcept>
+
+#include "checkpoint.h"
 
 namespace cosal::train {
 
@@ -96,6 +100,66 @@ torch::Tensor FeatureCache::masks(const std::vector<int64_t>& idx,
   std::vector<torch::Tensor> ts;
   for (int64_t i : idx) ts.push_back(masks_.at(i));
   return torch::stack(ts).to(device, torch::kFloat32).div_(255.0);
+}
+
+namespace {
+torch::Tensor image_sums(const std::vector<torch::Tensor>& images) {
+  std::vector<torch::Tensor> sums;
+  for (const auto& t : images) sums.push_back(t.sum(torch::kInt64));
+  return torch::stack(sums);
+}
+}  // namespace
+
+void FeatureCache::save_features(const std::string& path) const {
+  if (!encoded()) throw std::logic_error("feature cache: features not computed");
+  torch::serialize::OutputArchive a;
+  a.write("image_sums", image_sums(images_));
+  a.write("x", torch::stack(x_));
+  for (size_t k = 0; k < skips_.front().size(); ++k) {
+    std::vector<torch::Tensor> s;
+    for (const auto& v : skips_) s.push_back(v[k]);
+    a.write("skip" + std::to_string(k), torch::stack(s));
+  }
+  std::ostringstream bytes;
+  a.save_to(bytes);
+  write_file_atomic(path, bytes.str());
+}
+
+bool FeatureCache::load_features(const std::string& path, std::string* why) {
+  auto fail = [&](const std::string& w) {
+    if (why) *why = path + ": " + w;
+    return false;
+  };
+  if (!std::filesystem::exists(path)) return fail("not there");
+  torch::serialize::InputArchive a;
+  torch::Tensor sums, x;
+  std::vector<torch::Tensor> skips;
+  try {
+    a.load_from(path);
+    a.read("image_sums", sums);
+    a.read("x", x);
+    for (int k = 0;; ++k) {
+      torch::Tensor t;
+      if (!a.try_read("skip" + std::to_string(k), t)) break;
+      skips.push_back(t);
+    }
+  } catch (const c10::Error& e) {
+    return fail(std::string("unreadable (") + e.what_without_backtrace() + ")");
+  }
+  if (sums.dim() != 1 || sums.size(0) != size() || x.dim() != 4 || x.size(0) != size())
+    return fail("made for a pool of another size");
+  for (const auto& t : skips)
+    if (t.dim() != 4 || t.size(0) != size()) return fail("inconsistent skip tensors");
+  if (!torch::equal(sums, image_sums(images_))) return fail("made for other images");
+  x_.clear();
+  skips_.clear();
+  for (int64_t i = 0; i < size(); ++i) {
+    x_.push_back(x[i].to(torch::kHalf).contiguous());
+    std::vector<torch::Tensor> s;
+    for (const auto& t : skips) s.push_back(t[i].to(torch::kHalf).contiguous());
+    skips_.push_back(std::move(s));
+  }
+  return true;
 }
 
 size_t FeatureCache::bytes() const {

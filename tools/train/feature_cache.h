@@ -41,6 +41,13 @@ class FeatureCache {
               const std::function<void(int64_t, int64_t)>& progress = {});
   bool encoded() const { return !x_.empty() && x_.size() == images_.size(); }
 
+  // The encoded features on disk, so that runs over the same pool (an
+  // ablation: one run per variant) encode once. Each image's byte sum is
+  // stored and must match on load, so a file from another pool is refused.
+  void save_features(const std::string& path) const;  // atomic
+  // False (and the cache unchanged) when the file is missing or from another pool.
+  bool load_features(const std::string& path, std::string* why = nullptr);
+
   // Float32 batches on `device`.
   BackboneFeatures features(const std::vector<int64_t>& idx, const torch::Device& device) const;
   torch::Tensor images(const std::vector<int64_t>& idx,

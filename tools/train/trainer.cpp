@@ -321,9 +321,16 @@ TrainResult train(const TrainOptions& o) {
     Progress prog("features", pool.cache.size(), 0, stderr, 10.0);
     const auto t0 = std::chrono::steady_clock::now();
     const double c0 = cpu_seconds();
-    pool.cache.encode(*net->backbone, 16, [&](int64_t d, int64_t) {
-      if (!o.quiet) prog.update(d);
-    });
+    std::string why;
+    if (!o.feature_cache.empty() && pool.cache.load_features(o.feature_cache, &why)) {
+      say(o, "features loaded from " + o.feature_cache);
+    } else {
+      if (!o.feature_cache.empty()) say(o, "encoding the pool (" + why + ")");
+      pool.cache.encode(*net->backbone, 16, [&](int64_t d, int64_t) {
+        if (!o.quiet) prog.update(d);
+      });
+      if (!o.feature_cache.empty()) pool.cache.save_features(o.feature_cache);
+    }
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!o.quiet) prog.finish();
     result.cache_images_per_s = dt > 0 ? static_cast<double>(pool.cache.size()) / dt : 0;

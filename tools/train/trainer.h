@@ -39,7 +39,8 @@ struct TrainOptions {
   // Learning rate of fine-tuned backbone blocks relative to --lr: pretrained
   // features drift less than a fresh head needs to move.
   double backbone_lr_scale = 0.1;
-  bool mirror = false;  // also train on left-right mirrored copies of the real images
+  std::string feature_cache;  // encoded pool features: loaded if they match, else saved
+  bool mirror = false;        // also train on left-right mirrored copies of the real images
   // --- optimisation
   std::string optimizer = "adam";  // adam | sgd
   double lr = 3e-4, momentum = 0.9, weight_decay = 0.0;
