@@ -8,6 +8,17 @@ torch::Tensor saliency_loss(const torch::Tensor& logits, const torch::Tensor& gt
   return torch::binary_cross_entropy_with_logits(logits, gt.to(logits.dtype()));
 }
 
+torch::Tensor soft_iou_loss(const torch::Tensor& logits, const torch::Tensor& gt) {
+  TORCH_CHECK(logits.dim() == 4 && logits.sizes() == gt.sizes(),
+              "soft_iou_loss: logits and gt must both be [N,1,H,W] of one size");
+  const torch::Tensor p = torch::sigmoid(logits);
+  const torch::Tensor g = gt.to(logits.dtype());
+  const torch::Tensor inter = (p * g).sum({1, 2, 3});
+  const torch::Tensor uni = (p + g).sum({1, 2, 3}) - inter;
+  // eps keeps an all-background pair (union 0) at loss 0, not NaN.
+  return (1.0 - (inter + 1e-6) / (uni + 1e-6)).mean();
+}
+
 namespace {
 
 // Turns off parameter gradients of φ for the loss's lifetime and restores

@@ -10,6 +10,12 @@ namespace cosal {
 // BCE with logits, mean over all pixels; gt in [0,1].
 torch::Tensor saliency_loss(const torch::Tensor& logits, const torch::Tensor& gt);
 
+// Soft IoU (Jaccard) loss, 1 - Σ p·g / Σ (p + g - p·g) per image, mean over
+// images; p = sigmoid(logits). Not in the paper: an image-level term that
+// rewards whole-object shape where per-pixel BCE settles for blurry blobs
+// (BASNet's hybrid loss uses it the same way). Empty image pairs give 0.
+torch::Tensor soft_iou_loss(const torch::Tensor& logits, const torch::Tensor& gt);
+
 // L_c(I_n) = 1/(V(N-1)) Σ_{m≠n} ||φ(M_n ⊗ I_n) − φ(G_m ⊗ I_m)||², averaged
 // over n and over the φ layers (V = number of elements of the layer's
 // activation for one image). Returns 0 for N == 1. φ = phi.perceptual_features,

@@ -26,6 +26,31 @@ TEST(SaliencyLoss, MatchesHandComputation) {
   EXPECT_NEAR(big.item<double>(), 200.0, 1e-3);
 }
 
+TEST(SoftIouLoss, MatchesAHandComputedPairAndIsZeroForAPerfectMap) {
+  // Two images: p = sigmoid(logits) against g, computed by hand.
+  const float logits[] = {2.0f, -1.0f, 0.0f, 3.5f, -50.0f, -50.0f, -50.0f, -50.0f};
+  const float gt[] = {1.0f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+  double inter = 0, uni = 0;
+  for (int i = 0; i < 4; ++i) {
+    const double p = 1.0 / (1.0 + std::exp(-logits[i]));
+    inter += p * gt[i];
+    uni += p + gt[i] - p * gt[i];
+  }
+  // Image 2 is all background with p ~ 0: loss ~ 0 (not NaN).
+  const double expect = ((1.0 - (inter + 1e-6) / (uni + 1e-6)) + 0.0) / 2.0;
+  auto l = cosal::soft_iou_loss(torch::from_blob(const_cast<float*>(logits), {2, 1, 2, 2}),
+                                torch::from_blob(const_cast<float*>(gt), {2, 1, 2, 2}));
+  EXPECT_NEAR(l.item<double>(), expect, 1e-5);
+  auto perfect = cosal::soft_iou_loss(torch::tensor({50.0f, -50.0f}).reshape({1, 1, 1, 2}),
+                                      torch::tensor({1.0f, 0.0f}).reshape({1, 1, 1, 2}));
+  EXPECT_NEAR(perfect.item<double>(), 0.0, 1e-6);
+  // Gradient pushes the missed foreground pixel up.
+  auto lg = torch::zeros({1, 1, 1, 2}, torch::requires_grad());
+  cosal::soft_iou_loss(lg, torch::tensor({1.0f, 0.0f}).reshape({1, 1, 1, 2})).backward();
+  EXPECT_LT(lg.grad()[0][0][0][0].item<float>(), 0.0f);
+  EXPECT_GT(lg.grad()[0][0][0][1].item<float>(), 0.0f);
+}
+
 struct Phi {
   Phi() {
     torch::manual_seed(3);

@@ -50,6 +50,7 @@ Optimisation:
   --optimizer adam|sgd (adam)  --lr F (3e-4)  --momentum F (0.9)  --weight-decay F (0)
   --schedule cosine|step|constant (cosine)  --warmup N (100)  --steps N (6000)
   --lambda F               co-perceptual loss weight (0.1; 0 = BCE only)
+  --iou-weight F           add F x soft IoU loss to BCE (0; not in the paper: sharper, whole-object maps)
   --coperceptual-every K   compute the co-perceptual loss on every K-th step only (1)
   Paper recipe: --optimizer sgd --momentum 0.99 --lr 1e-5 --weight-decay 5e-4 --size 224 --lambda 0.1
 Run:
@@ -151,6 +152,7 @@ int main(int argc, char** argv) {
         {"--warmup", I(o.warmup)},
         {"--steps", I(o.steps)},
         {"--lambda", F(o.lambda)},
+        {"--iou-weight", F(o.iou_weight)},
         {"--coperceptual-every", I(o.coperceptual_every)},
         {"--seed", I(o.seed)},
         {"--threads", I(o.threads)},

@@ -456,6 +456,7 @@ TrainResult train(const TrainOptions& o) {
     const RcanOutput out = net->forward_features(f, o.size, o.size);
     torch::Tensor bce = saliency_loss(out.logits, gt);
     torch::Tensor loss = bce;
+    if (o.iou_weight > 0) loss = loss + o.iou_weight * soft_iou_loss(out.logits, gt);
     double coperc = NAN;
     if (o.lambda > 0 && o.coperceptual_every > 0 && st.step % o.coperceptual_every == 0 &&
         idx.size() > 1) {
@@ -572,7 +573,11 @@ TrainResult train(const TrainOptions& o) {
                     {"schedule", o.schedule},
                     {"lambda", o.lambda},
                     {"coperceptual_every", o.coperceptual_every},
+                    {"iou_weight", o.iou_weight},
                     {"frozen_backbone", o.freeze_backbone},
+                    {"finetune_last_blocks", o.finetune_last_blocks},
+                    {"backbone_lr_scale", o.backbone_lr_scale},
+                    {"mirror", o.mirror},
                     {"size", o.size},
                     {"min_group", o.min_group},
                     {"max_group", o.max_group}};

@@ -48,6 +48,7 @@ struct TrainOptions {
   int64_t warmup = 100;
   int64_t steps = 6000;
   double lambda = 0.1;         // co-perceptual loss weight
+  double iou_weight = 0;       // soft IoU loss weight (not in the paper)
   int coperceptual_every = 1;  // compute it on every K-th step (0 = never)
   // --- run
   uint64_t seed = 1;
