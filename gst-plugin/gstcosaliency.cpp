@@ -78,6 +78,7 @@ struct Stats {
   std::atomic<guint64> frames_in{0};
   std::atomic<guint64> frames_out{0};
   std::atomic<guint64> qos_dropped{0};
+  std::atomic<guint64> invalid_dropped{0};  // buffers smaller than their caps
   std::atomic<guint64> group_resets{0};
   std::atomic<guint64> scene_cuts{0};
   std::atomic<guint64> inference_ns{0};  // total, for the mean
@@ -85,7 +86,7 @@ struct Stats {
   std::atomic<gint64> processing_ema_ns{0};
 
   void clear() {
-    frames_in = frames_out = qos_dropped = group_resets = scene_cuts = 0;
+    frames_in = frames_out = qos_dropped = invalid_dropped = group_resets = scene_cuts = 0;
     inference_ns = inferences = 0;
     processing_ema_ns = 0;
   }
@@ -369,8 +370,9 @@ GstStructure* stats_structure(GstCosaliency* self) {
   return gst_structure_new(
       "application/x-cosaliency-stats", "frames-in", G_TYPE_UINT64, s.frames_in.load(),
       "frames-out", G_TYPE_UINT64, s.frames_out.load(), "qos-dropped", G_TYPE_UINT64,
-      s.qos_dropped.load(), "group-resets", G_TYPE_UINT64, s.group_resets.load(), "scene-cuts",
-      G_TYPE_UINT64, s.scene_cuts.load(), "seeds", G_TYPE_UINT64,
+      s.qos_dropped.load(), "invalid-dropped", G_TYPE_UINT64, s.invalid_dropped.load(),
+      "group-resets", G_TYPE_UINT64, s.group_resets.load(), "scene-cuts", G_TYPE_UINT64,
+      s.scene_cuts.load(), "seeds", G_TYPE_UINT64,
       static_cast<guint64>(self->impl->stream.group.seeds()), "rcau-updates", G_TYPE_UINT64,
       static_cast<guint64>(self->impl->stream.group.updates()), "mean-inference-ms", G_TYPE_DOUBLE,
       mean_ms, "held", G_TYPE_UINT64, held, nullptr);
@@ -752,9 +754,19 @@ GstFlowReturn cosaliency_submit_input_buffer(GstBaseTransform* trans, gboolean i
 
   GstVideoFrame inf, rgbf;
   if (!gst_video_frame_map(&inf, &st.in_info, in, GST_MAP_READ)) {
+    // A buffer smaller than its caps claim (a broken upstream): drop it and
+    // go on rather than take the pipeline down; warn once, count them all.
+    const gsize size = gst_buffer_get_size(in);
     gst_buffer_unref(in);
-    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("could not map the input frame"), (nullptr));
-    return GST_FLOW_ERROR;
+    impl.stats.frames_in--;
+    if (impl.stats.invalid_dropped++ == 0)
+      GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("dropping invalid video buffers"),
+                          ("buffer of %" G_GSIZE_FORMAT " bytes, the caps need %" G_GSIZE_FORMAT
+                           "; further ones are counted in stats' invalid-dropped",
+                           size, GST_VIDEO_INFO_SIZE(&st.in_info)));
+    else
+      GST_DEBUG_OBJECT(self, "dropped an invalid buffer of %" G_GSIZE_FORMAT " bytes", size);
+    return GST_FLOW_OK;
   }
   if (!gst_video_frame_map(&rgbf, &st.rgb_info, st.rgb, GST_MAP_WRITE)) {
     gst_video_frame_unmap(&inf);
@@ -1083,9 +1095,11 @@ const char* kDescription =
     "is unknown); both modes add the measured mean per-frame processing time (0 before the "
     "first frame; a latency message is posted when it grows by a quarter). QoS (qos=true by "
     "default): frames that arrive after the earliest time downstream can use are dropped "
-    "without inference and counted in stats' qos-dropped. The read-only stats property "
-    "(and an INFO debug line at EOS and stop) reports frames-in, frames-out, qos-dropped, "
-    "group-resets (resets that discarded state), scene-cuts, seeds, rcau-updates, "
+    "without inference and counted in stats' qos-dropped. A buffer smaller than its caps "
+    "claim is dropped (a WARNING message for the first) and counted in invalid-dropped. The "
+    "read-only stats property (and an INFO debug line at EOS and stop) reports frames-in, "
+    "frames-out, qos-dropped, invalid-dropped, group-resets (resets that discarded state), "
+    "scene-cuts, seeds, rcau-updates, "
     "mean-inference-ms and held.\n"
     "\n"
     "The model is loaded at NULL->READY (errors: RESOURCE/NOT_FOUND for a missing file, "

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -226,7 +227,7 @@ TEST(Safetensors, RandomMutationsNeverCrash) {
 
   std::mt19937_64 rng(20261125);
   int accepted = 0, rejected = 0;
-  for (int iter = 0; iter < 4000; ++iter) {
+  for (int iter = 0; iter < 9000; ++iter) {
     std::vector<uint8_t> bad;
     switch (iter % 4) {
       case 0: {  // flip random bytes anywhere
@@ -290,8 +291,12 @@ TEST(Safetensors, RandomMutationsNeverCrash) {
       ASSERT_EQ(std::string(e.what()).rfind("mutant: ", 0), 0u) << e.what();
     }
   }
-  EXPECT_GT(rejected, 1000);
-  EXPECT_GT(accepted, 10);
+  std::printf(
+      "safetensors parser: 9000 mutated/truncated files, %d rejected, %d accepted, "
+      "0 crashes\n",
+      rejected, accepted);
+  EXPECT_GT(rejected, 2000);
+  EXPECT_GT(accepted, 20);
 }
 
 }  // namespace
