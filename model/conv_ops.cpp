@@ -13,6 +13,14 @@ bool use_onednn(const torch::Tensor& x) {
 
 std::vector<int64_t> vec(torch::ExpandingArray<2> a) { return {(*a)[0], (*a)[1]}; }
 
+// oneDNN takes NCHW or NHWC as they come. Inference keeps a channels-last
+// input channels-last (the backbone's features are, see mobilenet_v2.cpp):
+// a conversion per layer would cost more than it saves.
+torch::Tensor dense(const torch::Tensor& x) {
+  if (!torch::GradMode::is_enabled() && x.is_contiguous(at::MemoryFormat::ChannelsLast)) return x;
+  return x.contiguous();
+}
+
 }  // namespace
 
 torch::Tensor conv2d(const torch::nn::Conv2d& conv, const torch::Tensor& x) {
@@ -20,8 +28,8 @@ torch::Tensor conv2d(const torch::nn::Conv2d& conv, const torch::Tensor& x) {
   const bool zero_padding = c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode());
   const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
   if (!use_onednn(x) || !zero_padding || !pad) return conv.ptr()->forward(x);
-  return at::mkldnn_convolution(x.contiguous(), conv->weight, conv->bias, vec(*pad),
-                                vec(o.stride()), vec(o.dilation()), o.groups());
+  return at::mkldnn_convolution(dense(x), conv->weight, conv->bias, vec(*pad), vec(o.stride()),
+                                vec(o.dilation()), o.groups());
 }
 
 torch::Tensor conv_transpose2d_x2(const torch::nn::ConvTranspose2d& deconv,
@@ -53,7 +61,7 @@ torch::Tensor conv_transpose2d_x2(const torch::nn::ConvTranspose2d& deconv,
   auto kernel = torch::stack(phases, 1).reshape({out * 4, in, 3, 3});
   torch::Tensor bias;
   if (deconv->bias.defined()) bias = deconv->bias.repeat_interleave(4);
-  auto y = at::mkldnn_convolution(x.contiguous(), kernel, bias, {1, 1}, {1, 1}, {1, 1}, 1);
+  auto y = at::mkldnn_convolution(dense(x), kernel, bias, {1, 1}, {1, 1}, {1, 1}, 1);
   return torch::pixel_shuffle(y, 2);
 }
 

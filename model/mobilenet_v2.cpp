@@ -35,6 +35,9 @@ bool use_onednn_pointwise(const torch::Tensor& x, const torch::Tensor& w) {
 
 torch::Tensor SameConv2dImpl::forward(const torch::Tensor& x) {
   const int64_t extent = dilation * (kernel - 1) + 1;
+  // Inference only (no autograd): in-place activations and the layouts
+  // below; training keeps the plain out-of-place graph.
+  const bool inference = !torch::GradMode::is_enabled();
   torch::Tensor y;
   if (kernel == 1 && stride == 1 && groups == 1 && use_onednn_pointwise(x, weight)) {
     // LibTorch 1.13 sends batch < 16 pointwise convolutions on ONE thread to
@@ -52,14 +55,28 @@ torch::Tensor SameConv2dImpl::forward(const torch::Tensor& x) {
       return std::max<int64_t>((out - 1) * stride + extent - in, 0);
     };
     const int64_t th = total(x.size(2)), tw = total(x.size(3));
-    torch::Tensor padded = x;
-    if (th > 0 || tw > 0) {
-      padded = F::pad(x, F::PadFuncOptions({tw / 2, tw - tw / 2, th / 2, th - th / 2}));
+    if (inference && groups > 1 && kernel == 3 && stride == 2 && dilation == 1 && th == 1 &&
+        tw == 1 && use_onednn_pointwise(x, weight)) {
+      // Depthwise 3x3/2 on an even size: SAME pads 0 before and 1 after. The
+      // same result without copying the input into a padded one: a 4x4
+      // kernel with a leading zero row and column and symmetric padding 1
+      // (output j then reads rows 2j..2j+2 with the 3x3 weights, the last
+      // one the zero pad). Bit-identical; 12.6 -> 0.5 ms for block 1
+      // (96 channels at 112x112, 1 thread), where LibTorch's path for the
+      // odd-sized padded input was slowest.
+      y = at::mkldnn_convolution(x, F::pad(weight, F::PadFuncOptions({1, 0, 1, 0})), bias, {1, 1},
+                                 {2, 2}, {1, 1}, groups);
+    } else {
+      torch::Tensor padded = x;
+      if (th > 0 || tw > 0) {
+        padded = F::pad(x, F::PadFuncOptions({tw / 2, tw - tw / 2, th / 2, th - th / 2}));
+      }
+      y = torch::conv2d(padded, weight, bias, at::IntArrayRef{stride, stride},
+                        at::IntArrayRef{0, 0}, at::IntArrayRef{dilation, dilation}, groups);
     }
-    y = torch::conv2d(padded, weight, bias, at::IntArrayRef{stride, stride}, at::IntArrayRef{0, 0},
-                      at::IntArrayRef{dilation, dilation}, groups);
   }
-  return relu6 ? torch::clamp(y, 0.0, 6.0) : y;
+  if (!relu6) return y;
+  return inference ? y.clamp_(0.0, 6.0) : torch::clamp(y, 0.0, 6.0);
 }
 
 InvertedResidualImpl::InvertedResidualImpl(int64_t in, int64_t out, int64_t stride,
@@ -75,7 +92,8 @@ InvertedResidualImpl::InvertedResidualImpl(int64_t in, int64_t out, int64_t stri
 torch::Tensor InvertedResidualImpl::forward(const torch::Tensor& x) {
   torch::Tensor y = has_expand() ? expand->forward(x) : x;
   y = project->forward(depthwise->forward(y));
-  return residual_ ? y + x : y;
+  if (!residual_) return y;
+  return torch::GradMode::is_enabled() ? y + x : y.add_(x);
 }
 
 // Input defaults are the TFLite classifier's quantisation (scale 1/128, zero
@@ -129,7 +147,15 @@ std::vector<torch::Tensor> MobileNetV2Impl::taps(const torch::Tensor& images, in
       "MobileNetV2 taps: max_stride must be 16, or 32 with all 17 blocks");
   const int64_t last = max_stride == 32 ? kStride32Block : kStride16Block;
   std::vector<torch::Tensor> out;
-  torch::Tensor x = stem->forward(normalize(images));
+  torch::Tensor x = normalize(images);
+  // Inference on the CPU runs channels-last (NHWC): oneDNN's depthwise
+  // convolutions on NCHW tensors are 10-40x slower at 56x56 and up (e.g. 32
+  // channels at 112x112: 8.7 vs 0.2 ms, 1 thread); the whole stride-16
+  // backbone went from ~35 to ~16 ms per 224x224 frame (same load). Outputs
+  // are then channels-last too; values agree to ~1e-5 (summation order).
+  if (!torch::GradMode::is_enabled() && x.is_cpu() && x.dim() == 4)
+    x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  x = stem->forward(x);
   for (int64_t i = 0; i <= last; ++i) {
     x = blocks[static_cast<size_t>(i)]->as<InvertedResidualImpl>()->forward(x);
     if (i == kStride4Block || i == kStride8Block || i == kStride16Block || i == kStride32Block) {

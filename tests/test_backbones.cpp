@@ -186,6 +186,59 @@ TEST(Backbone, MobileNetV2PointwiseFastPathMatchesConv2d) {
   torch::set_num_threads(saved_threads);
 }
 
+TEST(Backbone, MobileNetV2DepthwiseStride2InferencePathIsExact) {
+  // Inference computes SAME 3x3/2 depthwise convolutions on even sizes as a
+  // 4x4 kernel with symmetric padding (no padded copy of the input): the
+  // same values as the padded convolution that training runs, zero padding
+  // after the last row and column included; odd sizes keep the padded path.
+  torch::manual_seed(5);
+  cosal::SameConv2dImpl conv(8, 8, 3, 2, 8, false);
+  for (auto [h, w] : {std::pair<int64_t, int64_t>{10, 12}, {9, 12}, {12, 7}}) {
+    const torch::Tensor x = torch::randn({2, 8, h, w});
+    const torch::Tensor train = conv.forward(x).detach();
+    torch::Tensor infer;
+    {
+      torch::InferenceMode guard;
+      infer = conv.forward(x);
+    }
+    EXPECT_EQ(infer.sizes(), train.sizes()) << h << "x" << w;
+    EXPECT_TRUE(torch::allclose(infer, train, 1e-6, 1e-6)) << h << "x" << w;
+  }
+  {
+    torch::NoGradGuard g;
+    conv.weight.fill_(1.0);
+    conv.bias.zero_();
+  }
+  torch::InferenceMode guard;
+  const torch::Tensor y = conv.forward(torch::ones({1, 8, 6, 6}));
+  EXPECT_FLOAT_EQ(y[0][3][0][0].item<float>(), 9.0f);
+  EXPECT_FLOAT_EQ(y[0][3][2][2].item<float>(), 4.0f);  // the padding is after, not before
+}
+
+TEST(Backbone, MobileNetV2InferenceRunsChannelsLastWithTheSameFeatures) {
+  // Inference on the CPU runs NHWC (mobilenet_v2.cpp: oneDNN's depthwise
+  // convolutions are many times faster so); training keeps NCHW. Both give
+  // the same features up to summation order.
+  torch::manual_seed(6);
+  cosal::MobileNetV2 net(0, 16, 13);
+  net->eval();
+  for (auto [h, w] : {std::pair<int64_t, int64_t>{64, 96}, {50, 70}}) {
+    const torch::Tensor x = torch::rand({2, 3, h, w});
+    const cosal::BackboneFeatures train = net->forward(x);
+    ASSERT_TRUE(train.x.requires_grad());  // the training path really ran
+    cosal::BackboneFeatures infer;
+    {
+      torch::InferenceMode guard;
+      infer = net->forward(x);
+    }
+    EXPECT_TRUE(infer.x.is_contiguous(at::MemoryFormat::ChannelsLast));
+    EXPECT_TRUE(torch::allclose(infer.x, train.x.detach(), 1e-4, 1e-4)) << h << "x" << w;
+    ASSERT_EQ(infer.skips.size(), train.skips.size());
+    for (size_t i = 0; i < infer.skips.size(); ++i)
+      EXPECT_TRUE(torch::allclose(infer.skips[i], train.skips[i].detach(), 1e-4, 1e-4)) << i;
+  }
+}
+
 TEST(Backbone, TinyIsFast) {
   auto net = cosal::make_backbone("tiny");
   net->eval();
