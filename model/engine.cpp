@@ -2,6 +2,8 @@
 #include "engine.h"
 #include "engine_impl.h"
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -11,6 +13,7 @@
 
 #include <torch/torch.h>
 
+#include "cuda/prepost.h"
 #include "rcan.h"
 #include "rcan_io.h"
 #include "safetensors.h"
@@ -65,7 +68,13 @@ class RcanModel final : public Model {
     net_ = load_rcan(path, &metadata);
     net_->eval();
     for (auto& p : net_->parameters()) p.set_requires_grad(false);
-    net_->to(device_);
+    // CUDA runs in half precision (COSAL_CUDA_FP32=1 keeps fp32); the CPU in
+    // fp32. Not run on this project's machines (Debian's LibTorch has no CUDA).
+    half_ = device_.is_cuda() && !std::getenv("COSAL_CUDA_FP32");
+    if (half_)
+      net_->to(device_, torch::kHalf);
+    else
+      net_->to(device_);
     const RcanConfig& cfg = net_->config();
     info_.path = path;
     info_.backbone = cfg.backbone;
@@ -183,20 +192,72 @@ class RcanModel final : public Model {
                        " is not a multiple of " + std::to_string(mult) + " (the " + info_.backbone +
                        " backbone's stride); resize or pad the frames");
     const auto n = static_cast<int64_t>(frames.size());
-    auto bytes = torch::empty({n, h, w, 3}, torch::kUInt8);
+    // On CUDA the rows are gathered into page-locked memory (LibTorch's
+    // caching host allocator, so no allocation per frame once warm) and
+    // copied asynchronously.
+    auto bytes = torch::empty(
+        {n, h, w, 3}, torch::TensorOptions().dtype(torch::kUInt8).pinned_memory(device_.is_cuda()));
     uint8_t* dst = bytes.data_ptr<uint8_t>();
     const size_t row = static_cast<size_t>(w) * 3;
     for (const RgbView& f : frames)
       for (int y = 0; y < h; ++y, dst += row)
         std::memcpy(dst, f.data + static_cast<size_t>(y) * f.stride, row);
-    return bytes.to(device_).permute({0, 3, 1, 2}).to(torch::kFloat).div_(255.0f).contiguous();
+    if (!device_.is_cuda()) {
+      // NHWC bytes -> a channels-last float view of them, as the CPU backbone
+      // runs (mobilenet_v2.cpp); no NCHW copy in between.
+      return bytes.permute({0, 3, 1, 2}).to(torch::kFloat).div_(255.0f);
+    }
+    auto on_device = bytes.to(device_, /*non_blocking=*/true);
+    const auto type = half_ ? torch::kHalf : torch::kFloat;
+    if (!cuda::built()) return on_device.permute({0, 3, 1, 2}).to(type).div_(255.0f).contiguous();
+    // Our kernel (model/cuda/prepost_kernels.cu): RGB8 -> planar [0, 1] in
+    // the network's precision, on LibTorch's current stream (the default
+    // one, which orders it after the copy above).
+    auto images = torch::empty({n, 3, h, w}, torch::TensorOptions().device(device_).dtype(type));
+    const prepost::Normalisation norm;  // v / 255
+    for (int64_t k = 0; k < n; ++k) {
+      prepost::Image img;
+      img.format = prepost::Format::kRGB;
+      img.width = w;
+      img.height = h;
+      img.plane[0] = on_device.data_ptr<uint8_t>() + k * h * static_cast<int64_t>(row);
+      img.stride[0] = static_cast<int>(row);
+      cuda::preprocess(img, w, h, norm, images[k].data_ptr(), half_, nullptr);
+    }
+    return images;
   }
 
   mutable Rcan net_{nullptr};  // eval mode, no gradients: forward is read-only
   torch::Device device_;
+  bool half_ = false;  // parameters and activations in fp16 (CUDA)
   ModelInfo info_;
   size_t weight_bytes_ = 0;
 };
+
+// glibc returns freed memory to the kernel as soon as an arena's free top
+// exceeds the trim threshold, and serves blocks above the mmap threshold with
+// fresh mappings; LibTorch frees a frame's activations (megabytes) after
+// every frame, so with the defaults frames faulted their working set back in
+// page by page. perf on the element (854x480, 1 thread, the NCHW backbone of
+// before): 28 % of the samples in the kernel (page faults, clear_page,
+// madvise), 13 ms of system time per frame, 1 ms with these settings. With
+// today's backbone at the native 224x224: 73 -> 14 minor faults per frame;
+// at inference-size 448: 925 -> 34 (sys 5 -> 1 ms per frame); peak RSS +15 MB.
+// Fixed thresholds also stop glibc's dynamic ones from drifting. Left alone
+// when the user tuned malloc (MALLOC_*_ or GLIBC_TUNABLES) or set
+// COSAL_KEEP_MALLOC.
+void keep_freed_memory() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    for (const char* v : {"GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_",
+                          "MALLOC_TOP_PAD_", "COSAL_KEEP_MALLOC"})
+      if (std::getenv(v)) return;
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum for the dynamic threshold
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
+  });
+}
 
 std::mutex& registry_mutex() {
   static std::mutex m;
@@ -213,6 +274,7 @@ std::map<std::pair<std::string, std::string>, std::weak_ptr<const Model>>& regis
 std::shared_ptr<const Model> Model::acquire(const std::string& path, const std::string& device,
                                             std::string* warning) {
   const torch::Device dev = parse_device(device, warning);
+  keep_freed_memory();
   std::error_code ec;
   if (path.empty()) throw ModelError("no model file given");
   if (!std::filesystem::is_regular_file(path, ec))
