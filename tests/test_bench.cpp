@@ -139,6 +139,7 @@ TEST(Bench, QuickRunWritesEverySection) {
     EXPECT_EQ(run.at("frames"), 8);
     EXPECT_GT(run.at("fps").get<double>(), 0.0);
     EXPECT_GT(run.at("network_frame_ms").get<double>(), 0.0);
+    EXPECT_GT(run.at("cpu_ms_per_frame").get<double>(), 0.0);
     expect_summary(run.at("latency"), "latency");
   }
   ASSERT_EQ(el.at("parts").size(), 1u);

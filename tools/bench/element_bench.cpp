@@ -3,6 +3,7 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 #include <gst/video/video.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -140,6 +141,14 @@ GstPadProbeReturn on_src(GstPad*, GstPadProbeInfo* info, gpointer data) {
   return GST_PAD_PROBE_OK;
 }
 
+// User + system CPU time of the whole process, ms.
+double process_cpu_ms() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
+  return ms(u.ru_utime) + ms(u.ru_stime);
+}
+
 GstElement* make(const char* factory, const char* name) {
   GstElement* e = gst_element_factory_make(factory, name);
   if (!e) throw std::runtime_error(std::string("GStreamer element \"") + factory + "\" is missing");
@@ -228,10 +237,12 @@ ElementRun run_element(const ElementOptions& o, int width, int height, const std
   gst_object_unref(srcpad);
 
   std::string error;
+  double cpu_start = 0, cpu_end = 0;
   if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     error = "the pipeline did not start";
   std::thread producer;
   if (error.empty()) {
+    cpu_start = process_cpu_ms();
     producer = std::thread([&] {
       const GstClockTime duration = GST_SECOND / kFpsN;
       for (int i = 0; i < o.frames; ++i) {
@@ -261,6 +272,7 @@ ElementRun run_element(const ElementOptions& o, int width, int height, const std
     }
     if (msg) gst_message_unref(msg);
     gst_object_unref(bus);
+    cpu_end = process_cpu_ms();
   }
 
   ElementRun r;
@@ -292,6 +304,7 @@ ElementRun run_element(const ElementOptions& o, int width, int height, const std
   const double total_ms =
       std::chrono::duration<double, std::milli>(log.last_out - log.first_in).count();
   r.fps = total_ms > 0 ? 1000.0 * r.frames_out / total_ms : 0.0;
+  r.cpu_ms_per_frame = r.frames_out > 0 ? (cpu_end - cpu_start) / r.frames_out : 0.0;
   const size_t skip = std::min(static_cast<size_t>(std::max(0, o.skip)), log.latency_ms.size() / 2);
   r.latency = summarize(
       std::vector<double>(log.latency_ms.begin() + static_cast<long>(skip), log.latency_ms.end()));

@@ -42,6 +42,10 @@ struct ElementRun {
   double fps = 0;                        // frames / (last out - first in)
   Summary latency;                       // ms, per frame after `skip`
   double element_mean_inference_ms = 0;  // the element's own stats
+  // Process CPU time (user + system, all threads) over the run per frame out:
+  // what a frame costs the machine, much less sensitive to other jobs'
+  // load than the wall-clock numbers.
+  double cpu_ms_per_frame = 0;
   double load_average = 0;
   int64_t rss_kib_after = 0;
 };
