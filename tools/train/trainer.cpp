@@ -35,6 +35,9 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
+// SIGINT before the first step: nothing to checkpoint yet, stop at once.
+struct Interrupted {};
+
 // CPU seconds of this process, all threads.
 double cpu_seconds() {
   timespec ts{};
@@ -150,6 +153,7 @@ void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bo
         }
       }
       if (!o.quiet) prog.update(++done);
+      if (g_stop.load()) throw Interrupted();
     }
     pool.real.push_back(std::move(pg));
   }
@@ -178,6 +182,7 @@ void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bo
   so.size = o.size;
   so.distractor_probability = o.distractor_probability;
   for (int i = 0; i < o.synthetic_groups; ++i) {
+    if (g_stop.load()) throw Interrupted();
     const SyntheticGroup sg =
         make_synthetic_group(stamps, backgrounds, o.synthetic_members, with_distractors, rng, so);
     PoolGroup pg;
@@ -225,7 +230,21 @@ void rewrite_log(const std::string& path, int64_t keep_up_to_step) {
 void request_stop() { g_stop.store(true); }
 void clear_stop_request() { g_stop.store(false); }
 
+static TrainResult train_run(const TrainOptions& o);
+
 TrainResult train(const TrainOptions& o) {
+  try {
+    return train_run(o);
+  } catch (const Interrupted&) {
+    if (!o.quiet)
+      std::fprintf(stderr, "cosal-train: stopped before training started; nothing to save\n");
+    TrainResult r;
+    r.interrupted = true;
+    return r;
+  }
+}
+
+static TrainResult train_run(const TrainOptions& o) {
   const auto t_start = std::chrono::steady_clock::now();
   if (o.out.empty()) throw std::invalid_argument("no output model (--out)");
   if (fs::exists(o.out) && !o.force)
@@ -328,6 +347,7 @@ TrainResult train(const TrainOptions& o) {
       if (!o.feature_cache.empty()) say(o, "encoding the pool (" + why + ")");
       pool.cache.encode(*net->backbone, 16, [&](int64_t d, int64_t) {
         if (!o.quiet) prog.update(d);
+        if (g_stop.load()) throw Interrupted();
       });
       if (!o.feature_cache.empty()) pool.cache.save_features(o.feature_cache);
     }
