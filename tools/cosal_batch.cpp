@@ -376,7 +376,8 @@ int main(int argc, char** argv) {
     }
     seen_outputs.push_back(j->output);
     if (!o.force && fs::exists(j->output)) {
-      std::fprintf(stderr, "cosal-batch: %s exists, skipping\n", j->output.c_str());
+      std::fprintf(stderr, "cosal-batch: %s exists, skipping (--force redoes it)\n",
+                   j->output.c_str());
       ++b.skipped;
       continue;
     }
