@@ -197,6 +197,30 @@ TEST(ConvOps, MatchLibTorch) {
     auto g2 = torch::autograd::grad({ref}, {x, up->weight, up->bias}, {go});
     for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(torch::allclose(g1[i], g2[i], 1e-4, 1e-4)) << i;
   }
+  // Inference caches the phase kernel per weight tensor and version: it must
+  // follow in-place weight updates, and modules must not see each other's.
+  {
+    torch::manual_seed(8);
+    nn::ConvTranspose2d a(nn::ConvTranspose2dOptions(8, 8, 4).stride(2).padding(1));
+    nn::ConvTranspose2d b(nn::ConvTranspose2dOptions(8, 8, 4).stride(2).padding(1));
+    const auto x = torch::randn({1, 8, 5, 6});
+    for (int round = 0; round < 3; ++round) {
+      for (auto* m : {&a, &b}) {
+        torch::Tensor first, again;
+        {
+          torch::InferenceMode guard;
+          first = cosal::conv_transpose2d_x2(*m, x);
+          again = cosal::conv_transpose2d_x2(*m, x);  // from the cache
+        }
+        const auto ref = (*m)(x).detach();
+        EXPECT_TRUE(torch::allclose(first, ref, 1e-5, 1e-5)) << "round " << round;
+        EXPECT_TRUE(torch::equal(first, again)) << "round " << round;
+      }
+      torch::NoGradGuard no_grad;
+      a->weight.mul_(-0.5).add_(0.1);
+      a->bias.add_(1.0);
+    }
+  }
   // Other dtypes take LibTorch's own path.
   nn::Conv2d conv(nn::Conv2dOptions(3, 4, 3).padding(1));
   conv->to(torch::kDouble);
