@@ -195,12 +195,24 @@ TEST(Train, ResumedRunReproducesTheUninterruptedRun) {
 
 TEST(Train, StopRequestCheckpointsAndResumes) {
   TrainOptions o = tiny_options("signal");
-  // What the SIGINT handler does: the run checkpoints at the next step and returns.
+  // What the SIGINT handler does. Before the first step (loading, encoding)
+  // the run stops at once: nothing to checkpoint, nothing written.
   request_stop();
-  const TrainResult r1 = run_training(o);
+  const TrainResult r0 = run_training(o);
   clear_stop_request();
+  EXPECT_TRUE(r0.interrupted);
+  EXPECT_EQ(r0.steps, 0);
+  EXPECT_FALSE(fs::exists(fs::path(o.work_dir) / "checkpoint.pt"));
+  EXPECT_FALSE(fs::exists(o.out));
+  // During training it checkpoints at the next step and returns (stop_after
+  // is the same code path at a known step).
+  o.stop_after = 4;
+  const TrainResult r1 = run_training(o);
   EXPECT_TRUE(r1.interrupted);
+  EXPECT_EQ(r1.steps, 4);
   EXPECT_TRUE(fs::exists(fs::path(o.work_dir) / "checkpoint.pt"));
+  EXPECT_FALSE(fs::exists(o.out));
+  o.stop_after = -1;
   o.resume = true;
   const TrainResult r2 = run_training(o);
   EXPECT_EQ(r2.steps, 10);
