@@ -58,7 +58,8 @@ void save_png(const std::string& path, const Image& image) {
     }
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  const bool synced = ::fsync(fd) == 0;
+  if (::close(fd) != 0 || !synced) {
     ::unlink(tmp.c_str());
     throw ImageError(tmp + ": cannot flush to disk");
   }
@@ -66,6 +67,16 @@ void save_png(const std::string& path, const Image& image) {
     int e = errno;
     ::unlink(tmp.c_str());
     throw ImageError(path + ": " + std::strerror(e));
+  }
+  // The rename must reach the disk too.
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
   }
 }
 
