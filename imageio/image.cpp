@@ -11,6 +11,8 @@
 #include <stb/stb_image_resize.h>
 #include <stb/stb_image_write.h>
 
+#include "sync_dir.h"
+
 namespace cosal {
 
 Image load_image(const std::string& path, int want_channels) {
@@ -68,16 +70,7 @@ void save_png(const std::string& path, const Image& image) {
     ::unlink(tmp.c_str());
     throw ImageError(path + ": " + std::strerror(e));
   }
-  // The rename must reach the disk too.
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0               ? "/"
-                                                     : path.substr(0, slash);
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  sync_parent_dir(path);
 }
 
 Image resize(const Image& image, int width, int height) {

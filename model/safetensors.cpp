@@ -15,6 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sync_dir.h"
+
 namespace cosal::safetensors {
 
 namespace {
@@ -323,17 +325,7 @@ void write(const std::string& path, const std::map<std::string, TensorBytes>& te
     ::unlink(tmp.c_str());
     throw FormatError(path + ": write failed: " + std::strerror(err));
   }
-  // The rename must reach the disk too, or a crash can leave the old file (or
-  // none) after the writer reported success.
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0               ? "/"
-                                                     : path.substr(0, slash);
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  sync_parent_dir(path);
 }
 
 }  // namespace cosal::safetensors

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "sync_dir.h"
+
 namespace cosal::train {
 
 namespace {
@@ -64,14 +66,7 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
     ::unlink(tmp.c_str());
     throw std::runtime_error(path + ": " + err);
   }
-  // The rename itself must reach the disk too.
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  sync_parent_dir(path);
 }
 
 namespace {
