@@ -328,27 +328,6 @@ GstCaps* cosaliency_fixate_caps(GstBaseTransform* trans, GstPadDirection directi
   return GST_BASE_TRANSFORM_CLASS(parent_class)->fixate_caps(trans, direction, caps, othercaps);
 }
 
-// Inference size: `long_side` on the frame's long side, the short side keeping
-// the aspect ratio, both rounded to the model's size multiple; 0 = the
-// model's native size.
-void inference_size(const cosal::ModelInfo& info, int long_side, int width, int height, int* w,
-                    int* h) {
-  const int m = std::max(1, info.size_multiple);
-  if (long_side <= 0) {
-    *w = info.input_width;
-    *h = info.input_height;
-    return;
-  }
-  auto round_m = [m](double v) { return std::max(m, static_cast<int>(std::lround(v / m)) * m); };
-  if (width >= height) {
-    *w = round_m(long_side);
-    *h = round_m(static_cast<double>(long_side) * height / width);
-  } else {
-    *h = round_m(long_side);
-    *w = round_m(static_cast<double>(long_side) * width / height);
-  }
-}
-
 void reset_group(GstCosaliency* self, const char* why) {
   Stream& st = self->impl->stream;
   if (st.group.has_state()) {
@@ -490,8 +469,8 @@ gboolean cosaliency_set_caps(GstBaseTransform* trans, GstCaps* incaps, GstCaps* 
   st.out_info = out;
 
   int iw = 0, ih = 0;
-  inference_size(impl.model->info(), s.inference_size, GST_VIDEO_INFO_WIDTH(&in),
-                 GST_VIDEO_INFO_HEIGHT(&in), &iw, &ih);
+  impl.model->info().inference_size(s.inference_size, GST_VIDEO_INFO_WIDTH(&in),
+                                    GST_VIDEO_INFO_HEIGHT(&in), &iw, &ih);
   gst_video_info_set_format(&st.rgb_info, GST_VIDEO_FORMAT_RGB, static_cast<guint>(iw),
                             static_cast<guint>(ih));
   // GstVideoConverter converts pixels only: the rates must match.

@@ -4,6 +4,8 @@
 
 #include <malloc.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -19,6 +21,23 @@
 #include "safetensors.h"
 
 namespace cosal {
+
+void ModelInfo::inference_size(int long_side, int width, int height, int* w, int* h) const {
+  const int m = std::max(1, size_multiple);
+  if (long_side <= 0) {
+    *w = input_width;
+    *h = input_height;
+    return;
+  }
+  auto round_m = [m](double v) { return std::max(m, static_cast<int>(std::lround(v / m)) * m); };
+  if (width >= height) {
+    *w = round_m(long_side);
+    *h = round_m(static_cast<double>(long_side) * height / width);
+  } else {
+    *h = round_m(long_side);
+    *w = round_m(static_cast<double>(long_side) * width / height);
+  }
+}
 
 GroupState::GroupState() : impl_(std::make_unique<Impl>()) {}
 GroupState::~GroupState() = default;

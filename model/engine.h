@@ -41,6 +41,11 @@ struct ModelInfo {
   int size_multiple = 16;
   bool uses_group = true;  // false for the single-image baseline
   std::string provenance;  // training command / data, from the file's metadata
+
+  // The network input size for a width x height frame: `long_side` on the
+  // frame's long side, the short side keeping the aspect ratio, both rounded
+  // to size_multiple; long_side <= 0: the native size.
+  void inference_size(int long_side, int width, int height, int* w, int* h) const;
 };
 
 class Features {

@@ -40,6 +40,8 @@ const char* kUsage = R"(usage: cosal-infer --data DIR --out DIR [options]
   --noise-image FILE  group mode: insert this foreign image in the middle of every group (the
                         paper's robustness test); its own map is not written
   --device D          cpu | cuda | cuda:N | auto (cpu)
+  --inference-size N  long side of the network input, aspect kept, rounded to the model's size
+                        multiple, as the element's inference-size (0: the model's native size)
   --threads N         CPU threads (2)
   --force             overwrite existing maps
 )";
@@ -83,7 +85,7 @@ int main(int argc, char** argv) {
   std::string model_path, data, mask_dir = "GroundTruth", out, mode = "streaming", device = "cpu",
                                 noise_image;
   std::vector<std::string> only;
-  int group_size = 5, window = 0, refresh = 0, threads = 2;
+  int group_size = 5, window = 0, refresh = 0, threads = 2, inference_size = 0;
   bool force = false;
   try {
     for (int i = 1; i < argc; ++i) {
@@ -131,6 +133,8 @@ int main(int argc, char** argv) {
         device = value();
       } else if (a == "--threads") {
         threads = integer();
+      } else if (a == "--inference-size") {
+        inference_size = integer();
       } else if (a == "--force") {
         force = true;
       } else {
@@ -169,9 +173,8 @@ int main(int argc, char** argv) {
     }
     // The paper's robustness test: one foreign image in every group; its own
     // map is not written.
-    Image noise;
-    if (!noise_image.empty())
-      noise = resize(load_image(noise_image, 3), info.input_width, info.input_height);
+    Image noise_source;
+    if (!noise_image.empty()) noise_source = load_image(noise_image, 3);
     const size_t total = ds.num_samples();
     Progress prog("infer", static_cast<int64_t>(total), 0, stderr, 10.0);
     int64_t done = 0;
@@ -179,16 +182,22 @@ int main(int argc, char** argv) {
     for (const auto& g : ds.groups) {
       fs::create_directories(fs::path(out) / g.name);
       std::vector<Frame> frames;
+      // One input size per group (the first frame's aspect), as the element
+      // keeps one size per caps.
+      int w = info.input_width, h = info.input_height;
       for (const auto& s : g.samples) {
         const LoadedSample ls = load_sample(s);
+        if (frames.empty())
+          info.inference_size(inference_size, ls.image.width, ls.image.height, &w, &h);
         Frame f;
-        f.input = resize(ls.image, info.input_width, info.input_height);
+        f.input = resize(ls.image, w, h);
         f.out_width = ls.mask.empty() ? ls.image.width : ls.mask.width;
         f.out_height = ls.mask.empty() ? ls.image.height : ls.mask.height;
         f.out_path = (fs::path(out) / g.name / (s.name + ".png")).string();
         frames.push_back(std::move(f));
       }
-      const int w = info.input_width, h = info.input_height;
+      Image noise;
+      if (!noise_source.empty()) noise = resize(noise_source, w, h);
       auto emit = [&](const Frame& f, const std::vector<float>& mask) {
         save_png(f.out_path, upsample(mask, w, h, f.out_width, f.out_height));
         prog.update(++done);
