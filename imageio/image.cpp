@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
@@ -71,6 +73,18 @@ void save_png(const std::string& path, const Image& image) {
     throw ImageError(path + ": " + std::strerror(e));
   }
   sync_parent_dir(path);
+}
+
+Image crop(const Image& image, int x, int y, int w, int h) {
+  if (w <= 0 || h <= 0 || x < 0 || y < 0 || x + w > image.width || y + h > image.height)
+    throw ImageError("crop: rectangle " + std::to_string(w) + "x" + std::to_string(h) + " at (" +
+                     std::to_string(x) + "," + std::to_string(y) + ") is not inside the " +
+                     std::to_string(image.width) + "x" + std::to_string(image.height) + " image");
+  Image out(w, h, image.channels);
+  const size_t row_bytes = static_cast<size_t>(w) * image.channels;
+  for (int r = 0; r < h; ++r)
+    std::copy_n(image.row(y + r) + static_cast<size_t>(x) * image.channels, row_bytes, out.row(r));
+  return out;
 }
 
 Image resize(const Image& image, int width, int height) {

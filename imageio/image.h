@@ -42,4 +42,8 @@ void save_png(const std::string& path, const Image& image);
 // Bilinear resize (stb_image_resize), any channel count.
 Image resize(const Image& image, int width, int height);
 
+// The w x h rectangle at (x, y), any channel count. Throws ImageError when it
+// is empty or not inside the image.
+Image crop(const Image& image, int x, int y, int w, int h);
+
 }  // namespace cosal

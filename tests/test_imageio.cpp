@@ -47,3 +47,19 @@ TEST(ImageIo, ResizeKeepsConstantImagesConstant) {
   ASSERT_EQ(r.pixels.size(), 33u * 17u);
   for (uint8_t v : r.pixels) EXPECT_EQ(v, 200);
 }
+
+TEST(ImageIo, CropCopiesTheRectangleAndRefusesOutside) {
+  cosal::Image img(5, 4, 3);
+  for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>(i);
+  const cosal::Image c = cosal::crop(img, 1, 2, 3, 2);
+  ASSERT_EQ(c.width, 3);
+  ASSERT_EQ(c.height, 2);
+  ASSERT_EQ(c.channels, 3);
+  for (int y = 0; y < 2; ++y)
+    for (int x = 0; x < 3; ++x)
+      for (int ch = 0; ch < 3; ++ch)
+        EXPECT_EQ(c.row(y)[x * 3 + ch], img.row(y + 2)[(x + 1) * 3 + ch]);
+  EXPECT_THROW(cosal::crop(img, 3, 0, 3, 1), cosal::ImageError);  // past the right edge
+  EXPECT_THROW(cosal::crop(img, 0, 0, 0, 1), cosal::ImageError);  // empty
+  EXPECT_THROW(cosal::crop(img, -1, 0, 2, 2), cosal::ImageError);
+}

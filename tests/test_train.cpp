@@ -161,6 +161,22 @@ TEST(Train, TinyRunWritesALoadableModelWithProvenance) {
   }
 }
 
+TEST(Train, RealCropsAddReframedCopiesOfEveryRealGroup) {
+  TrainOptions o = tiny_options("crops");
+  o.val_groups = {"seq2"};
+  o.steps = 2;
+  const TrainResult plain = run_training(o);
+  EXPECT_EQ(plain.pool_real_groups, 2);
+  EXPECT_EQ(plain.pool_real_images, 16);
+
+  o.force = true;
+  o.real_crops = 3;
+  const TrainResult cropped = run_training(o);
+  EXPECT_EQ(cropped.pool_real_groups, 2 * 4) << "each group and its 3 re-framed copies";
+  EXPECT_EQ(cropped.pool_real_images, 16 * 4);
+  EXPECT_EQ(cropped.steps, 2);
+}
+
 TEST(Train, ResumedRunReproducesTheUninterruptedRun) {
   const TrainOptions full = tiny_options("full");
   const TrainResult a = run_training(full);

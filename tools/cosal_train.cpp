@@ -46,6 +46,8 @@ Model:
   --feature-cache FILE     frozen backbone: load the pool's features from FILE when they were
                            made for the same pool, else encode and save them there
   --mirror                 also train on left-right mirrored copies of the real images
+  --real-crops K           also train on K re-framed copies of every real group: one fixed random
+                           crop per copy (40-90 % of the area, up to 0.6x narrower), as a zoom (0)
 Optimisation:
   --optimizer adam|sgd (adam)  --lr F (3e-4)  --momentum F (0.9)  --weight-decay F (0)
   --schedule cosine|step|constant (cosine)  --warmup N (100)  --steps N (6000)
@@ -139,6 +141,7 @@ int main(int argc, char** argv) {
         {"--variant", S(o.variant)},
         {"--init", S(o.init)},
         {"--size", I(o.size)},
+        {"--real-crops", I(o.real_crops)},
         {"--sir-channels", I(o.sir_channels)},
         {"--decoder-channels", I(o.decoder_channels)},
         {"--finetune-last-blocks", I(o.finetune_last_blocks)},
@@ -201,6 +204,8 @@ int main(int argc, char** argv) {
     if (!list_stamps_dir.empty()) return list_stamps(list_stamps_dir);
     if (o.davis.empty() && o.cosod.empty() && o.groups.empty())
       throw std::invalid_argument("no training data (--davis, --cosod or --groups; see --help)");
+    if (o.real_crops < 0 || o.real_crops > 64)
+      throw std::invalid_argument("--real-crops: 0 to 64, not " + std::to_string(o.real_crops));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cosal-train: %s\n", e.what());
     return 2;

@@ -139,10 +139,36 @@ void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bo
     PoolGroup pg;
     pg.name = g.name;
     pg.video = video[gi];
+    // One crop rectangle per copy for the whole group (fractions of the
+    // image), so a video copy stays spatially consistent, as a zoomed camera.
+    struct RelRect {
+      double x, y, w, h;
+    };
+    std::vector<RelRect> rects;
+    std::vector<PoolGroup> cropped;
+    for (int k = 0; k < o.real_crops; ++k) {
+      const double area = rng.uniform(0.4, 0.9), squeeze = rng.uniform(0.6, 1.0);
+      const double w = std::min(1.0, std::sqrt(area * squeeze));
+      const double h = std::min(1.0, std::sqrt(area / squeeze));
+      rects.push_back({rng.uniform(0.0, 1.0 - w), rng.uniform(0.0, 1.0 - h), w, h});
+      PoolGroup c = pg;
+      c.name += "-crop" + std::to_string(k);
+      cropped.push_back(std::move(c));
+    }
     for (const auto& s : g.samples) {
       const LoadedSample ls = load_sample(s);
       pg.items.push_back(
           pool.cache.add(resize(ls.image, o.size, o.size), resize(ls.mask, o.size, o.size)));
+      for (size_t k = 0; k < rects.size(); ++k) {
+        const int iw = ls.image.width, ih = ls.image.height;
+        const int x = std::clamp(static_cast<int>(std::lround(rects[k].x * iw)), 0, iw - 1);
+        const int y = std::clamp(static_cast<int>(std::lround(rects[k].y * ih)), 0, ih - 1);
+        const int w = std::clamp(static_cast<int>(std::lround(rects[k].w * iw)), 1, iw - x);
+        const int h = std::clamp(static_cast<int>(std::lround(rects[k].h * ih)), 1, ih - y);
+        cropped[k].items.push_back(
+            pool.cache.add(resize(crop(ls.image, x, y, w, h), o.size, o.size),
+                           resize(crop(ls.mask, x, y, w, h), o.size, o.size)));
+      }
       // Object-free crops of real frames: backgrounds without unlabelled
       // objects (the notes' lesson), only from fully annotated video.
       if (want_backgrounds && pg.video) {
@@ -156,6 +182,7 @@ void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bo
       if (g_stop.load()) throw Interrupted();
     }
     pool.real.push_back(std::move(pg));
+    for (auto& c : cropped) pool.real.push_back(std::move(c));
   }
   if (o.mirror) {
     // Mirrored copies as groups of their own: a group never mixes the two.
@@ -336,6 +363,8 @@ static TrainResult train_run(const TrainOptions& o) {
   Pool pool;
   build_pool(o, data, video, cfg.uses_group(), pool);
   TrainResult result;
+  result.pool_real_groups = static_cast<int64_t>(pool.real.size());
+  for (const auto& g : pool.real) result.pool_real_images += static_cast<int64_t>(g.items.size());
   if (cached) {
     Progress prog("features", pool.cache.size(), 0, stderr, 10.0);
     const auto t0 = std::chrono::steady_clock::now();
@@ -598,6 +627,7 @@ static TrainResult train_run(const TrainOptions& o) {
                     {"finetune_last_blocks", o.finetune_last_blocks},
                     {"backbone_lr_scale", o.backbone_lr_scale},
                     {"mirror", o.mirror},
+                    {"real_crops", o.real_crops},
                     {"size", o.size},
                     {"min_group", o.min_group},
                     {"max_group", o.max_group}};

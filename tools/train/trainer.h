@@ -41,6 +41,9 @@ struct TrainOptions {
   double backbone_lr_scale = 0.1;
   std::string feature_cache;  // encoded pool features: loaded if they match, else saved
   bool mirror = false;        // also train on left-right mirrored copies of the real images
+  // Re-framed copies of every real group: K fixed random crops (40-90 % of
+  // the area, narrower than the frame up to 0.6x aspect), each a group.
+  int real_crops = 0;
   // --- optimisation
   std::string optimizer = "adam";  // adam | sgd
   double lr = 3e-4, momentum = 0.9, weight_decay = 0.0;
@@ -76,6 +79,8 @@ struct TrainResult {
   std::string best_metrics;  // JSON
   double seconds = 0;
   std::string model;  // written final model ("" if interrupted)
+  // Real (not synthetic) groups and images trained on, copies included.
+  int64_t pool_real_groups = 0, pool_real_images = 0;
   // Speeds by wall clock and by this process's CPU time (all threads): on a
   // shared machine the CPU figures are the ones that compare.
   double cache_images_per_s = 0, cache_images_per_cpu_s = 0;
