@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 
@@ -174,6 +175,49 @@ TEST(Bench, SkipElementLeavesTheElementOut) {
   EXPECT_TRUE(j.at("element").at("runs").empty());
   ASSERT_EQ(j.at("baselines").at("strategies").size(), 1u);
   EXPECT_EQ(j.at("baselines").at("strategies")[0].at("window"), 3);
+}
+
+// --json never replaces an existing file unless --force, and refuses before
+// any timing (a real run takes minutes); with --force the file is replaced
+// whole, through a temporary file that does not stay behind.
+TEST(Bench, JsonRefusesAnExistingFileUnlessForced) {
+  const std::string tool = tool_path();
+  if (tool.empty()) GTEST_SKIP() << "cosal-bench not built (COSAL_BUILD_DIR/tools/cosal-bench)";
+  TempDir dir;
+  const std::string model = (dir.path / "tiny.safetensors").string();
+  cosal::write_random_model(model, "tiny", "rcau", 64);
+  const std::string out = (dir.path / "bench.json").string();
+  std::ofstream(out) << "precious";
+  const std::string cmd = "'" + tool + "' --quick --skip-element --windows 1 --model '" + model +
+                          "' --json '" + out + "'";
+  Result r = run(cmd);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find(out), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("pass --force to overwrite"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Model level"), std::string::npos) << "timed before refusing\n"
+                                                             << r.output;
+  std::ifstream before(out);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(before), {}), "precious");
+
+  r = run(cmd + " --force");
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::ifstream after(out);
+  const json j = json::parse(after);  // the whole report, not "precious"
+  EXPECT_EQ(j.at("tool"), "cosal-bench");
+  for (const auto& e : fs::directory_iterator(dir.path))
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos)
+        << "left behind: " << e.path();
+
+  // A folder in the way, or a missing one, fails before timing too.
+  r = run("'" + tool + "' --quick --skip-element --model '" + model + "' --json '" +
+          dir.path.string() + "' --force");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_EQ(r.output.find("Model level"), std::string::npos) << r.output;
+  const std::string nowhere = (dir.path / "no" / "such" / "bench.json").string();
+  r = run("'" + tool + "' --quick --skip-element --model '" + model + "' --json '" + nowhere + "'");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find(nowhere), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Model level"), std::string::npos) << r.output;
 }
 
 TEST(Bench, BadInputIsAClearError) {

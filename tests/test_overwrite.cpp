@@ -1,8 +1,8 @@
 // Tools never overwrite an existing output unless asked (--force), and say
 // so: the refusal names the file and the option, and the file is untouched.
-// cosal-infer's and cosal-eval's refusals are tested with their runs
-// (test_train, test_cosal_eval), cosal-train's in-process one in test_train;
-// here the executables that have no other test of it.
+// cosal-infer's, cosal-eval's and cosal-bench's refusals are tested with their
+// runs (test_train, test_cosal_eval, test_bench), cosal-train's in-process one
+// in test_train; here the executables that have no other test of it.
 #include <gtest/gtest.h>
 #include <unistd.h>
 

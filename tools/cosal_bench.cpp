@@ -2,7 +2,8 @@
 // run on this machine, in one run: the model's parts per frame, the group
 // strategies (this project's streaming/window scheduling against recomputing
 // every window and against single images), the element in a real pipeline at
-// several frame sizes, and peak memory. Prints a table; --json writes it all.
+// several frame sizes, and peak memory. Prints a table; --json writes it all
+// (never over an existing file unless --force).
 #include <gst/gst.h>
 #include <unistd.h>
 
@@ -50,6 +51,7 @@ struct Options {
   int refresh_interval = 8;
   bool skip_element = false;
   bool quick = false;
+  bool force = false;  // --json may replace an existing file
 };
 
 void usage(FILE* to) {
@@ -58,7 +60,8 @@ void usage(FILE* to) {
       "usage: cosal-bench [options]\n"
       "  --model FILE          weights (default: the installed default model; without one,\n"
       "                        a randomly initialised mobilenet_v2/rcau 224x224 model)\n"
-      "  --json FILE           also write every number as JSON\n"
+      "  --json FILE           also write every number as JSON (refuses an existing FILE)\n"
+      "  --force               let --json replace an existing FILE\n"
       "  --threads N           CPU inference threads (0 = LibTorch's default)\n"
       "  --frames N            frames per element run (default 60)\n"
       "  --runs N              timed runs per model-level measurement (default 30)\n"
@@ -102,8 +105,8 @@ bool parse_args(int argc, char** argv, Options& o, int* code) {
       *code = 0;
       return false;
     }
-    if (a == "--skip-element" || a == "--quick") {
-      (a == "--quick" ? o.quick : o.skip_element) = true;
+    if (a == "--skip-element" || a == "--quick" || a == "--force") {
+      (a == "--quick" ? o.quick : a == "--force" ? o.force : o.skip_element) = true;
       continue;
     }
     if (i + 1 >= argc) throw std::invalid_argument(a + ": missing value (or unknown option)");
@@ -173,6 +176,22 @@ std::string utc_now() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
+}
+
+// Refuses an existing --json file without --force, and a folder that cannot
+// hold it, before any timing: a benchmark takes minutes and must not end in
+// a failed write or a silently replaced report.
+void check_json_path(const Options& o) {
+  if (o.json_path.empty()) return;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path path(o.json_path);
+  if (fs::is_directory(path, ec)) throw std::runtime_error(o.json_path + ": is a folder");
+  if (fs::exists(path, ec) && !o.force)
+    throw std::runtime_error(o.json_path + ": exists; pass --force to overwrite it");
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  if (!fs::is_directory(dir, ec))
+    throw std::runtime_error(o.json_path + ": folder " + dir.string() + " does not exist");
 }
 
 // Removes the generated model file however the run ends.
@@ -455,6 +474,9 @@ int run(const Options& o) {
                    {"rss_after_model_load_kib", rss_model},
                    {"rss_after_model_level_kib", rss_after_model},
                    {"rss_end_kib", cosal::bench::rss_kib()}};
+    // Again: the file may have appeared during the run (the table above
+    // still has the numbers).
+    check_json_path(o);
     cosal::bench::write_file_atomic(o.json_path, j.dump(1) + "\n");
     std::printf("wrote %s\n", o.json_path.c_str());
   }
@@ -475,6 +497,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    check_json_path(o);
     return run(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cosal-bench: %s\n", e.what());

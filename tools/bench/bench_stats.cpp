@@ -17,6 +17,8 @@
 // Only the version macros: keeps this file free of LibTorch's heavy headers.
 #include <torch/version.h>
 
+#include "sync_dir.h"
+
 namespace cosal::bench {
 
 Summary summarize(std::vector<double> samples) {
@@ -104,6 +106,7 @@ void write_file_atomic(const std::string& path, const std::string& data) {
   }
   if (::close(fd) != 0) fail("close failed");
   if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename failed");
+  sync_parent_dir(path);  // the rename itself must reach the disk too
 }
 
 }  // namespace cosal::bench

@@ -44,8 +44,10 @@ struct Machine {
 };
 Machine describe_machine();
 
-// Writes data to path through <path>.tmp-<pid>, fsync and rename, so a reader
-// never sees half a report. Throws std::runtime_error naming the file.
+// Writes data to path through <path>.tmp-<pid>, fsync, rename and an fsync of
+// the folder, so a reader never sees half a report and a crash right after
+// does not undo it. Replaces an existing file (the caller checks --force).
+// Throws std::runtime_error naming the file.
 void write_file_atomic(const std::string& path, const std::string& data);
 
 }  // namespace cosal::bench
