@@ -29,14 +29,14 @@ void GroupWindow::pop(const Model& model, float* mask) {
     window.reserve(static_cast<size_t>(hi - lo + 1));
     for (int64_t i = lo; i <= hi; ++i) window.push_back(at(i));
     model.seed(state_, window);
-    ++seeds_;
+    bump(seeds_);
     last_seed_ = t;
     folded_until_ = hi;
   } else {
     // Frames that entered the window since G was last brought up to date.
     for (int64_t i = std::max(folded_until_ + 1, lo); i <= hi; ++i) {
       model.update(state_, at(i));
-      ++updates_;
+      bump(updates_);
     }
     folded_until_ = std::max(folded_until_, hi);
   }

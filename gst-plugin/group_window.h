@@ -17,6 +17,7 @@
 // window mode decodes every frame against exactly its own window.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 
@@ -54,8 +55,10 @@ class GroupWindow {
   // Whether any frame has influenced G since the last reset.
   bool has_state() const { return next_index_ > 0; }
 
-  int64_t seeds() const { return seeds_; }
-  int64_t updates() const { return updates_; }
+  // Totals since construction. Safe to read from any thread while another
+  // one runs pop() (the element's stats property does).
+  int64_t seeds() const { return seeds_.load(std::memory_order_relaxed); }
+  int64_t updates() const { return updates_.load(std::memory_order_relaxed); }
 
  private:
   struct Entry {
@@ -78,8 +81,13 @@ class GroupWindow {
   int64_t next_decode_ = 0;    // oldest pending frame
   int64_t folded_until_ = -1;  // last frame folded into G
   int64_t last_seed_ = -1;     // frame at which G was last seeded
-  int64_t seeds_ = 0;
-  int64_t updates_ = 0;
+  // Atomic for the readers above; only pop() writes them, so a relaxed load
+  // and store (no read-modify-write, no lock) is enough.
+  std::atomic<int64_t> seeds_{0};
+  std::atomic<int64_t> updates_{0};
+  static void bump(std::atomic<int64_t>& n) {
+    n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
 };
 
 }  // namespace cosal

@@ -339,6 +339,9 @@ void reset_group(GstCosaliency* self, const char* why) {
   st.scene_cut.reset();
 }
 
+// Callable from any thread: the counters are atomics (Stats, GroupWindow's
+// seeds and updates) and `held` is read under the object lock it is changed
+// under.
 GstStructure* stats_structure(GstCosaliency* self) {
   Stats& s = self->impl->stats;
   const guint64 n = s.inferences.load();
@@ -432,7 +435,9 @@ gboolean cosaliency_stop(GstBaseTransform* trans) {
   GST_OBJECT_LOCK(self);
   self->impl->stream.clear_buffers();
   GST_OBJECT_UNLOCK(self);
-  self->impl->stream.release();
+  // Not release(): its clear_buffers() would write `held` again outside the
+  // lock that the stats property reads it under.
+  self->impl->stream.release_converters();
   self->impl->stream.group.reset();
   return TRUE;
 }
