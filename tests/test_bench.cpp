@@ -3,61 +3,43 @@
 // the JSON parses and has every section with plausible numbers, the table has
 // its parts, and bad input gives a clear error instead of a crash.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
-#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "engine.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
+using cosal::test::run;
+using cosal::test::RunResult;
+using cosal::test::slurp;
+using cosal::test::TempDir;
 using nlohmann::json;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir()
-      : path(fs::temp_directory_path() /
-             ("cosal_bench_test_" + std::to_string(::getpid()) + "_" +
-              ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
-    fs::remove_all(path);
-    fs::create_directories(path);
+// The tool (the test skips when it is not built), a fresh folder, and where
+// --json writes in it.
+class Bench : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (tool.empty()) GTEST_SKIP() << "cosal-bench not built (COSAL_BUILD_DIR/tools/cosal-bench)";
   }
-  ~TempDir() { fs::remove_all(path); }
+  // A randomly initialised "tiny" model of `variant` in the folder.
+  std::string tiny_model(const char* variant) const {
+    const std::string model = (dir.path / "tiny.safetensors").string();
+    cosal::write_random_model(model, "tiny", variant, 64);
+    return model;
+  }
+  const std::string tool = cosal::test::tool_path("cosal-bench");
+  const TempDir dir{"cosal_bench_test"};
+  const std::string out = (dir.path / "bench.json").string();
 };
-
-struct Result {
-  int status = -1;
-  std::string output;  // stdout and stderr
-};
-
-Result run(const std::string& cmd) {
-  Result r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-std::string tool_path() {
-  const char* build = std::getenv("COSAL_BUILD_DIR");
-  if (!build) return {};
-  const fs::path tool = fs::path(build) / "tools" / "cosal-bench";
-  return fs::exists(tool) ? tool.string() : std::string();
-}
 
 void expect_summary(const json& s, const std::string& what) {
   SCOPED_TRACE(what);
@@ -74,15 +56,10 @@ void expect_summary(const json& s, const std::string& what) {
 
 }  // namespace
 
-TEST(Bench, QuickRunWritesEverySection) {
-  const std::string tool = tool_path();
-  if (tool.empty()) GTEST_SKIP() << "cosal-bench not built (COSAL_BUILD_DIR/tools/cosal-bench)";
-  TempDir dir;
-  const std::string model = (dir.path / "tiny.safetensors").string();
-  cosal::write_random_model(model, "tiny", "rcau", 64);
-  const std::string out = (dir.path / "bench.json").string();
-  const Result r = run("'" + tool + "' --quick --threads 1 --model '" + model + "' --json '" + out +
-                       "' --windows 1,4");
+TEST_F(Bench, QuickRunWritesEverySection) {
+  const std::string model = tiny_model("rcau");
+  const RunResult r = run("'" + tool + "' --quick --threads 1 --model '" + model + "' --json '" +
+                          out + "' --windows 1,4");
   ASSERT_EQ(r.status, 0) << r.output;
   for (const char* part : {"machine:", "load average", "Model level", "RCAU step", "decoder",
                            "Group strategies", "Element:", "mask upscale", "peak RSS"})
@@ -157,15 +134,10 @@ TEST(Bench, QuickRunWritesEverySection) {
             mem.at("peak_rss_after_element_level_kib").get<int64_t>());
 }
 
-TEST(Bench, SkipElementLeavesTheElementOut) {
-  const std::string tool = tool_path();
-  if (tool.empty()) GTEST_SKIP() << "cosal-bench not built (COSAL_BUILD_DIR/tools/cosal-bench)";
-  TempDir dir;
-  const std::string model = (dir.path / "tiny.safetensors").string();
-  cosal::write_random_model(model, "tiny", "baseline", 64);
-  const std::string out = (dir.path / "bench.json").string();
-  const Result r = run("'" + tool + "' --quick --skip-element --windows 3 --model '" + model +
-                       "' --json '" + out + "'");
+TEST_F(Bench, SkipElementLeavesTheElementOut) {
+  const std::string model = tiny_model("baseline");
+  const RunResult r = run("'" + tool + "' --quick --skip-element --windows 3 --model '" + model +
+                          "' --json '" + out + "'");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(r.output.find("Element:"), std::string::npos) << r.output;
   std::ifstream in(out);
@@ -180,24 +152,18 @@ TEST(Bench, SkipElementLeavesTheElementOut) {
 // --json never replaces an existing file unless --force, and refuses before
 // any timing (a real run takes minutes); with --force the file is replaced
 // whole, through a temporary file that does not stay behind.
-TEST(Bench, JsonRefusesAnExistingFileUnlessForced) {
-  const std::string tool = tool_path();
-  if (tool.empty()) GTEST_SKIP() << "cosal-bench not built (COSAL_BUILD_DIR/tools/cosal-bench)";
-  TempDir dir;
-  const std::string model = (dir.path / "tiny.safetensors").string();
-  cosal::write_random_model(model, "tiny", "rcau", 64);
-  const std::string out = (dir.path / "bench.json").string();
-  std::ofstream(out) << "precious";
+TEST_F(Bench, JsonRefusesAnExistingFileUnlessForced) {
+  const std::string model = tiny_model("rcau");
+  cosal::test::write_text(out, "precious");
   const std::string cmd = "'" + tool + "' --quick --skip-element --windows 1 --model '" + model +
                           "' --json '" + out + "'";
-  Result r = run(cmd);
+  RunResult r = run(cmd);
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find(out), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("pass --force to overwrite"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("Model level"), std::string::npos) << "timed before refusing\n"
                                                              << r.output;
-  std::ifstream before(out);
-  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(before), {}), "precious");
+  EXPECT_EQ(slurp(out), "precious");
 
   r = run(cmd + " --force");
   ASSERT_EQ(r.status, 0) << r.output;
@@ -220,12 +186,9 @@ TEST(Bench, JsonRefusesAnExistingFileUnlessForced) {
   EXPECT_EQ(r.output.find("Model level"), std::string::npos) << r.output;
 }
 
-TEST(Bench, BadInputIsAClearError) {
-  const std::string tool = tool_path();
-  if (tool.empty()) GTEST_SKIP() << "cosal-bench not built (COSAL_BUILD_DIR/tools/cosal-bench)";
-  TempDir dir;
+TEST_F(Bench, BadInputIsAClearError) {
   const std::string missing = (dir.path / "nope.safetensors").string();
-  Result r = run("'" + tool + "' --quick --model '" + missing + "'");
+  RunResult r = run("'" + tool + "' --quick --model '" + missing + "'");
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find(missing), std::string::npos) << r.output;
 

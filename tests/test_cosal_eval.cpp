@@ -2,14 +2,10 @@
 // library (outputs exist, JSON parses, numbers add up), the error paths, and
 // the executable itself ($COSAL_BUILD_DIR/tools/cosal-eval).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -17,25 +13,17 @@
 #include "eval_dataset.h"
 #include "eval_report.h"
 #include "image.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 using cosal::Image;
 using cosal::eval::EvalError;
+using cosal::test::run;
+using cosal::test::RunResult;
+using cosal::test::slurp;
+using cosal::test::TempDir;
 
 namespace {
-
-// A fresh temporary folder, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir()
-      : path(fs::temp_directory_path() /
-             ("cosal_eval_test_" + std::to_string(::getpid()) + "_" +
-              ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 // A w x h mask with a rectangle [x0, x1) x [y0, y1) of value v on background b.
 Image rect(int w, int h, int x0, int y0, int x1, int y1, uint8_t v = 255, uint8_t b = 0) {
@@ -48,13 +36,6 @@ Image rect(int w, int h, int x0, int y0, int x1, int y1, uint8_t v = 255, uint8_
 void save(const fs::path& p, const Image& img) {
   fs::create_directories(p.parent_path());
   cosal::save_png(p.string(), img);
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // Group "walk": an object moving right one pixel per frame, predicted
@@ -74,23 +55,6 @@ void make_dataset(const fs::path& root) {
   }
 }
 
-struct ToolRun {
-  int status = -1;
-  std::string output;
-};
-
-ToolRun run(const std::string& cmd) {
-  ToolRun r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
 }  // namespace
 
 TEST(EvalDataset, NaturalOrder) {
@@ -104,7 +68,7 @@ TEST(EvalDataset, NaturalOrder) {
 }
 
 TEST(EvalDataset, EndToEndOnGeneratedDataset) {
-  TempDir tmp;
+  const TempDir tmp("cosal_eval_test");
   make_dataset(tmp.path);
   const auto gt = (tmp.path / "gt").string(), pred = (tmp.path / "pred").string();
   const auto m = cosal::eval::evaluate_method("mine", pred, gt, {});
@@ -156,7 +120,7 @@ TEST(EvalDataset, EndToEndOnGeneratedDataset) {
 }
 
 TEST(EvalDataset, ResizesPredictionsWithANote) {
-  TempDir tmp;
+  const TempDir tmp("cosal_eval_test");
   save(tmp.path / "gt" / "g" / "0.png", rect(20, 10, 5, 2, 15, 8));
   save(tmp.path / "pred" / "g" / "0.png", rect(40, 20, 10, 4, 30, 16));
   const auto m = cosal::eval::evaluate_method("m", (tmp.path / "pred").string(),
@@ -168,7 +132,7 @@ TEST(EvalDataset, ResizesPredictionsWithANote) {
 }
 
 TEST(EvalDataset, ClearErrors) {
-  TempDir tmp;
+  const TempDir tmp("cosal_eval_test");
   make_dataset(tmp.path);
   const auto gt = (tmp.path / "gt").string(), pred = (tmp.path / "pred").string();
   auto message = [&](const std::string& p, const std::string& g,
@@ -211,16 +175,15 @@ TEST(EvalDataset, DavisGroundTruthAgainstItself) {
 }
 
 TEST(CosalEvalTool, RunsRefusesToOverwriteAndReportsErrors) {
-  const char* build = std::getenv("COSAL_BUILD_DIR");
-  const fs::path tool = build ? fs::path(build) / "tools" / "cosal-eval" : fs::path();
-  if (!build || !fs::exists(tool)) GTEST_SKIP() << "cosal-eval not built (COSAL_BUILD_DIR)";
-  TempDir tmp;
+  const std::string tool = cosal::test::tool_path("cosal-eval");
+  if (tool.empty()) GTEST_SKIP() << "cosal-eval not built (COSAL_BUILD_DIR)";
+  const TempDir tmp("cosal_eval_test");
   make_dataset(tmp.path);
-  const std::string base = tool.string() + " --gt " + (tmp.path / "gt").string();
+  const std::string base = tool + " --gt " + (tmp.path / "gt").string();
   const std::string out = (tmp.path / "out").string();
   const std::string cmd = base + " --pred a=" + (tmp.path / "pred").string() +
                           " --pred b=" + (tmp.path / "pred").string() + " --out " + out;
-  ToolRun r = run(cmd);
+  RunResult r = run(cmd);
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("method a"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("method b"), std::string::npos) << r.output;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cosalmeta.h"
+#include "element_fixture.h"
 #include "engine.h"
 #include "gstcosaliency.h"
 #include "mask_upscaler.h"
@@ -21,34 +22,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kSize = 64;  // the tiny model's native size
-
-class Env : public ::testing::Environment {
- public:
-  void SetUp() override {
-    gst_init(nullptr, nullptr);
-    ASSERT_TRUE(gst_plugin_register_static(GST_VERSION_MAJOR, GST_VERSION_MINOR, "cosaliency",
-                                           "co-saliency (statically registered for the tests)",
-                                           gst_cosaliency_plugin_init, "0", "LGPL", "cosaliency",
-                                           "cosaliency", "tests"));
-    dir_ = fs::temp_directory_path() / ("cosal_element_test_" + std::to_string(getpid()));
-    fs::create_directories(dir_);
-    model_ = (dir_ / "tiny.safetensors").string();
-    cosal::write_random_model(model_, "tiny", "rcau", kSize, 7);
-  }
-  void TearDown() override {
-    fs::remove_all(dir_);
-    // Lets GST_TRACERS=leaks report what is still alive.
-    gst_deinit();
-  }
-  static const std::string& model() { return model_; }
-  static const fs::path& dir() { return dir_; }
-
- private:
-  static inline std::string model_;
-  static inline fs::path dir_;
-};
-const auto* const env = ::testing::AddGlobalTestEnvironment(new Env);
+using namespace cosal::test;  // element_fixture.h
+using Env = cosal::test::ElementEnv;
+const auto* const env = ::testing::AddGlobalTestEnvironment(new Env("cosal_element_test_", 7));
 
 // A deterministic frame: smooth gradients plus a bright disc whose position
 // depends on `seed`, converted from RGB to `format`.
@@ -83,46 +59,6 @@ GstBuffer* make_frame(GstVideoFormat format, int w, int h, int seed) {
   gst_video_frame_unmap(&in);
   gst_buffer_unref(src);
   return dst;
-}
-
-std::string caps_str(const char* format, int w, int h, const char* extra = "") {
-  return std::string("video/x-raw,format=") + format + ",width=" + std::to_string(w) +
-         ",height=" + std::to_string(h) + ",framerate=25/1" + extra;
-}
-
-GstElement* make_element(const char* props = "") {
-  std::string desc = std::string("cosaliency device=cpu model=\"") + Env::model() + "\" " + props;
-  GError* err = nullptr;
-  GstElement* e = gst_parse_launch(desc.c_str(), &err);
-  EXPECT_EQ(err, nullptr) << (err ? err->message : "");
-  return e;
-}
-
-struct Harness {
-  GstElement* element;
-  GstHarness* h;
-  explicit Harness(const char* props = "") : element(make_element(props)) {
-    h = gst_harness_new_with_element(element, "sink", "src");
-  }
-  ~Harness() {
-    gst_harness_teardown(h);
-    gst_object_unref(element);
-  }
-  guint64 stat(const char* name) const {
-    GstStructure* s = nullptr;
-    g_object_get(element, "stats", &s, nullptr);
-    guint64 v = 0;
-    EXPECT_TRUE(gst_structure_get_uint64(s, name, &v)) << name;
-    gst_structure_free(s);
-    return v;
-  }
-  GstCaps* out_caps() const { return gst_pad_get_current_caps(h->sinkpad); }
-};
-
-GstBuffer* stamped(GstBuffer* b, int i) {
-  GST_BUFFER_PTS(b) = static_cast<GstClockTime>(i) * GST_SECOND / 25;
-  GST_BUFFER_DURATION(b) = GST_SECOND / 25;
-  return b;
 }
 
 // The GRAY8 plane (or the alpha bytes) of an output buffer as a dense vector.
@@ -172,13 +108,10 @@ cosal::RgbView view_of(GstBuffer* rgb, GstVideoFrame* f, int w, int h) {
 }  // namespace
 
 TEST(Element, EveryFormatTimesEveryOutputNegotiatesAndProducesFrames) {
-  const char* formats[] = {"RGB",  "BGR",  "RGBA", "BGRA", "RGBx",
-                           "BGRx", "ARGB", "ABGR", "I420", "NV12"};
-  const char* outputs[] = {"alpha", "mask", "meta"};
-  for (const char* output : outputs) {
-    for (const char* format : formats) {
+  for (const char* output : kOutputs) {
+    for (const char* format : kFormats) {
       SCOPED_TRACE(std::string(format) + " output=" + output);
-      Harness t((std::string("output=") + output).c_str());
+      Harness t(std::string("output=") + output);
       gst_harness_set_src_caps_str(t.h, caps_str(format, 48, 36).c_str());
       const GstVideoFormat vf = gst_video_format_from_string(format);
       ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(vf, 48, 36, 1), 0)), GST_FLOW_OK);
@@ -474,10 +407,8 @@ TEST(Element, QosLateFramesAreDroppedAndCounted) {
 }
 
 TEST(Element, FiftyStateCyclesThroughPlaying) {
-  const std::string desc =
-      "videotestsrc num-buffers=3 ! video/x-raw,width=40,height=30 ! "
-      "cosaliency device=cpu model=\"" +
-      Env::model() + "\" ! fakesink sync=false";
+  const std::string desc = "videotestsrc num-buffers=3 ! video/x-raw,width=40,height=30 ! " +
+                           cosal::test::element_desc("") + " ! fakesink sync=false";
   GstElement* pipeline = gst_parse_launch(desc.c_str(), nullptr);
   ASSERT_NE(pipeline, nullptr);
   GstBus* bus = gst_element_get_bus(pipeline);

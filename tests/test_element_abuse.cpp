@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "element_fixture.h"
 #include "engine.h"
 #include "gstcosaliency.h"
 
@@ -40,36 +41,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kSize = 64;  // the tiny model's native size
-
-class Env : public ::testing::Environment {
- public:
-  void SetUp() override {
-    gst_init(nullptr, nullptr);
-    ASSERT_TRUE(gst_plugin_register_static(GST_VERSION_MAJOR, GST_VERSION_MINOR, "cosaliency",
-                                           "co-saliency (statically registered for the tests)",
-                                           gst_cosaliency_plugin_init, "0", "LGPL", "cosaliency",
-                                           "cosaliency", "tests"));
-    dir_ = fs::temp_directory_path() / ("cosal_abuse_test_" + std::to_string(getpid()));
-    fs::create_directories(dir_);
-    model_ = (dir_ / "tiny.safetensors").string();
-    cosal::write_random_model(model_, "tiny", "rcau", kSize, 11);
-  }
-  void TearDown() override {
-    fs::remove_all(dir_);
-    gst_deinit();
-  }
-  static const std::string& model() { return model_; }
-
- private:
-  static inline std::string model_;
-  static inline fs::path dir_;
-};
-const auto* const env = ::testing::AddGlobalTestEnvironment(new Env);
-
-const char* const kFormats[] = {"RGB",  "BGR",  "RGBA", "BGRA", "RGBx",
-                                "BGRx", "ARGB", "ABGR", "I420", "NV12"};
-const char* const kOutputs[] = {"alpha", "mask", "meta"};
+using namespace cosal::test;  // element_fixture.h
+using Env = cosal::test::ElementEnv;
+const auto* const env = ::testing::AddGlobalTestEnvironment(new Env("cosal_abuse_test_", 11));
 
 double rss_mib() {
   std::ifstream in("/proc/self/status");
@@ -102,57 +76,6 @@ GstBuffer* make_frame(const char* format, int w, int h, int seed) {
   gst_buffer_unmap(b, &map);
   return b;
 }
-
-GstBuffer* stamped(GstBuffer* b, int i) {
-  GST_BUFFER_PTS(b) = static_cast<GstClockTime>(i) * GST_SECOND / 25;
-  GST_BUFFER_DURATION(b) = GST_SECOND / 25;
-  return b;
-}
-
-std::string caps_str(const char* format, int w, int h) {
-  return std::string("video/x-raw,format=") + format + ",width=" + std::to_string(w) +
-         ",height=" + std::to_string(h) + ",framerate=25/1";
-}
-
-std::string element_desc(const std::string& props, const std::string& model = Env::model()) {
-  return "cosaliency device=cpu model=\"" + model + "\" " + props;
-}
-
-struct Harness {
-  GstElement* element;
-  GstHarness* h;
-  explicit Harness(const std::string& props = "") {
-    GError* err = nullptr;
-    element = gst_parse_launch(element_desc(props).c_str(), &err);
-    EXPECT_EQ(err, nullptr) << (err ? err->message : "");
-    h = gst_harness_new_with_element(element, "sink", "src");
-  }
-  ~Harness() {
-    gst_harness_teardown(h);
-    gst_object_unref(element);
-  }
-  Harness(const Harness&) = delete;
-  Harness& operator=(const Harness&) = delete;
-  guint64 stat(const char* name) const {
-    GstStructure* s = nullptr;
-    g_object_get(element, "stats", &s, nullptr);
-    guint64 v = 0;
-    EXPECT_TRUE(gst_structure_get_uint64(s, name, &v)) << name;
-    gst_structure_free(s);
-    return v;
-  }
-  // Width and height of the current src caps.
-  std::pair<int, int> out_size() const {
-    GstCaps* caps = gst_pad_get_current_caps(h->sinkpad);
-    GstVideoInfo info;
-    const bool ok = caps && gst_video_info_from_caps(&info, caps);
-    if (caps) gst_caps_unref(caps);
-    EXPECT_TRUE(ok);
-    return ok ? std::make_pair(static_cast<int>(GST_VIDEO_INFO_WIDTH(&info)),
-                               static_cast<int>(GST_VIDEO_INFO_HEIGHT(&info)))
-              : std::make_pair(-1, -1);
-  }
-};
 
 // Pops messages until EOS or ERROR (re-computing latency when asked, counting
 // warnings); returns the final message type (0 on timeout) and the error text.
@@ -192,15 +115,6 @@ GstMessageType run_to_end(GstElement* pipeline, GstClockTime timeout, std::strin
   }
   gst_object_unref(bus);
   return result;
-}
-
-guint64 element_stat(GstElement* e, const char* name) {
-  GstStructure* s = nullptr;
-  g_object_get(e, "stats", &s, nullptr);
-  guint64 v = 0;
-  EXPECT_TRUE(gst_structure_get_uint64(s, name, &v)) << name;
-  gst_structure_free(s);
-  return v;
 }
 
 // Counts buffers reaching a pad and, for GRAY8 masks, a checksum per frame.
