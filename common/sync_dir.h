@@ -11,18 +11,20 @@
 
 namespace cosal {
 
-// fsyncs the folder that holds `path` (best effort: a folder that cannot be
-// opened is left alone; the file itself was already synced by the writer).
-inline void sync_parent_dir(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0               ? "/"
-                                                     : path.substr(0, slash);
+// fsyncs the folder `dir` (best effort: a folder that cannot be opened is
+// left alone; the files in it were already synced by their writers).
+inline void sync_dir(const std::string& dir) {
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+// fsyncs the folder that holds `path`.
+inline void sync_parent_dir(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  sync_dir(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
 }
 
 }  // namespace cosal

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "eval_plot.h"
+#include "sync_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -62,14 +63,6 @@ std::string csv_field(const std::string& s) {
   std::string q = "\"";
   for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
   return q + "\"";
-}
-
-void fsync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
 }
 
 bool multi(const std::vector<MethodResult>& m) { return m.size() > 1; }
@@ -324,7 +317,7 @@ void write_outputs(const std::string& out_dir, const std::vector<MethodResult>& 
     write_file_atomic((d / (std::string("f_threshold") + ext)).string(), render(fc, fmt_));
     write_file_atomic((d / (std::string("temporal") + ext)).string(), render(tc, fmt_));
   }
-  fsync_dir(out_dir);
+  sync_dir(out_dir);
 }
 
 }  // namespace cosal::eval
