@@ -38,16 +38,20 @@ if [ ! -d "$stamps" ]; then
 fi
 
 # The recipe (see model/MODEL_CARD.md). Validation sequences are never
-# trained on; the final model is the best streaming validation S-measure.
+# trained on; validation runs the element's default streaming settings
+# (window 8, refresh 8) and the final model is the best validation S-measure.
 exec "$train" \
   --davis "$shared/data/davis2016" \
   --val-groups drift-straight,paragliding-launch,scooter-black \
-  --stamps "$stamps" --synthetic-groups 300 --synthetic-members 6 --synthetic-fraction 0.5 \
+  --val-window 8 --val-refresh 8 \
+  --stamps "$stamps" --synthetic-groups 300 --synthetic-members 6 --synthetic-fraction 0.1 \
   --backbone mobilenet_v2 --backbone-weights "$shared/weights/mobilenet_v2_1.0_224_quant.tflite" \
+  --finetune-last-blocks 7 --backbone-lr-scale 0.1 --mirror \
+  --feature-cache "$build/train-default.features.bin" \
   --variant rcau --size 224 --min-group 2 --max-group 8 \
-  --optimizer adam --lr 3e-4 --schedule cosine --warmup 100 --steps 3000 \
-  --lambda 0 \
-  --val-every 250 --patience 8 --checkpoint-every 250 \
+  --optimizer adam --lr 3e-4 --schedule cosine --warmup 100 --steps 1000 \
+  --lambda 0 --iou-weight 1 \
+  --val-every 250 --checkpoint-every 250 \
   --seed 1 --threads 2 \
   --work-dir "$build/train-default.work" \
   --out "$out" "$@"
