@@ -95,7 +95,9 @@ fs::path train_exe() {
   return build ? fs::path(build) / "tools/cosal-train" : fs::path();
 }
 
-constexpr int kSteps = 30;
+// Enough steps that 8 kills, each after at least one more checkpoint, land
+// before the end even on a fast machine (30 was too few at ~10 ms per step).
+constexpr int kSteps = 80;
 
 // The tiny recipe; `name` is the run's folder (model + work dir).
 std::vector<std::string> train_args(const std::string& name, int checkpoint_every) {
@@ -319,7 +321,7 @@ TEST(TrainFaults, SigkillWhileWritingACheckpointLeavesThePreviousOneValid) {
       ASSERT_TRUE(watch.wait_for("checkpoint.pt", true, 120000)) << slurp(log);
     } else {
       ASSERT_TRUE(watch.wait_for("checkpoint.pt", false, 120000)) << slurp(log);
-      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 100));
+      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 30));
     }
     ::kill(pid, SIGKILL);
     int sig = 0;
