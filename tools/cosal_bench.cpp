@@ -266,8 +266,7 @@ int run(const Options& o) {
     eo.frames = o.frames;
     eo.skip = std::min(5, o.frames / 4);
     for (const Size& s : o.sizes) {
-      parts.push_back(cosal::bench::run_element_parts(o.format, s.width, s.height, info.input_width,
-                                                      info.input_height, info.size_multiple,
+      parts.push_back(cosal::bench::run_element_parts(o.format, s.width, s.height, info,
                                                       o.inference_size, o.runs, o.warmup));
       for (const auto& mode : o.modes)
         for (int w : o.windows) {

@@ -155,26 +155,6 @@ GstElement* make(const char* factory, const char* name) {
   return e;
 }
 
-// The element's inference size (gstcosaliency.cpp, inference_size()): the
-// long side set, the short side keeping the aspect, both rounded to the multiple.
-void inference_size(int native_w, int native_h, int multiple, int long_side, int width, int height,
-                    int* w, int* h) {
-  const int m = std::max(1, multiple);
-  if (long_side <= 0) {
-    *w = native_w;
-    *h = native_h;
-    return;
-  }
-  auto round_m = [m](double v) { return std::max(m, static_cast<int>(std::lround(v / m)) * m); };
-  if (width >= height) {
-    *w = round_m(long_side);
-    *h = round_m(static_cast<double>(long_side) * height / width);
-  } else {
-    *h = round_m(long_side);
-    *w = round_m(static_cast<double>(long_side) * width / height);
-  }
-}
-
 Summary time_runs(int warmup, int runs, const std::function<void()>& f) {
   for (int i = 0; i < warmup; ++i) f();
   std::vector<double> ms;
@@ -313,15 +293,13 @@ ElementRun run_element(const ElementOptions& o, int width, int height, const std
   return r;
 }
 
-ElementParts run_element_parts(const std::string& format_name, int width, int height, int native_w,
-                               int native_h, int size_multiple, int inference, int runs,
-                               int warmup) {
+ElementParts run_element_parts(const std::string& format_name, int width, int height,
+                               const ModelInfo& model, int inference, int runs, int warmup) {
   const GstVideoFormat format = parse_format(format_name);
   ElementParts p;
   p.width = width;
   p.height = height;
-  inference_size(native_w, native_h, size_multiple, inference, width, height, &p.inference_width,
-                 &p.inference_height);
+  model.inference_size(inference, width, height, &p.inference_width, &p.inference_height);
   std::vector<GstBuffer*> frames = make_frames(format, width, height);
   const GstVideoInfo in = video_info(format, width, height);
   const GstVideoInfo rgb = video_info(GST_VIDEO_FORMAT_RGB, p.inference_width, p.inference_height);

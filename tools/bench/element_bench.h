@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bench_stats.h"
+#include "engine.h"
 
 namespace cosal::bench {
 
@@ -63,9 +64,8 @@ struct ElementParts {
   Summary upscale;  // mask at the inference size -> alpha bytes at the frame size
 };
 
-// native_w/h, size_multiple: the model's; inference size as the element computes it.
-ElementParts run_element_parts(const std::string& format, int width, int height, int native_w,
-                               int native_h, int size_multiple, int inference_size, int runs,
-                               int warmup);
+// The network input size is the element's rule, ModelInfo::inference_size.
+ElementParts run_element_parts(const std::string& format, int width, int height,
+                               const ModelInfo& model, int inference_size, int runs, int warmup);
 
 }  // namespace cosal::bench
