@@ -138,16 +138,14 @@ bool object_free_crop(const Image& frame, const Image& mask, Rng& rng, int size,
     const double frac = static_cast<double>(count(x0, y0, x0 + side, y0 + side)) /
                         (static_cast<double>(side) * side);
     if (frac >= max_object_fraction) continue;
-    Image crop(side, side, 3);
-    for (int y = 0; y < side; ++y) {
-      const uint8_t* src = frame.row(y0 + y) + static_cast<size_t>(x0) * 3;
-      uint8_t* dst = crop.row(y);
-      for (int x = 0; x < side; ++x) {
-        const int sx = flip ? side - 1 - x : x;
-        std::copy(src + sx * 3, src + sx * 3 + 3, dst + x * 3);
+    Image square = crop(frame, x0, y0, side, side);
+    if (flip)
+      for (int y = 0; y < side; ++y) {
+        uint8_t* row = square.row(y);
+        for (int x = 0; x < side / 2; ++x)
+          std::swap_ranges(row + x * 3, row + x * 3 + 3, row + (side - 1 - x) * 3);
       }
-    }
-    *out = resize(crop, size, size);
+    *out = resize(square, size, size);
     if (where) *where = Rect{x0, y0, side, side};
     return true;
   }
