@@ -224,4 +224,18 @@ std::shared_ptr<DeepLabV3Impl> import_deeplabv3_mnv2_tflite(const std::string& p
   return net;
 }
 
+std::shared_ptr<MobileNetV2Impl> import_mobilenet_v2_encoder_tflite(const std::string& path) {
+  try {
+    return import_mobilenet_v2_tflite(path);
+  } catch (const tflite::FormatError& classifier) {
+    try {
+      return import_deeplabv3_mnv2_tflite(path)->encoder.ptr();
+    } catch (const tflite::FormatError& deeplab) {
+      throw tflite::FormatError(std::string("neither a MobileNetV2 classifier (") +
+                                classifier.what() + ") nor DeepLabV3-MobileNetV2 (" +
+                                deeplab.what() + ")");
+    }
+  }
+}
+
 }  // namespace cosal

@@ -254,6 +254,32 @@ TEST(TfliteImport, DeepLabV3SegmentsSanityImages) {
   EXPECT_THROW(cosal::import_mobilenet_v2_tflite(path), cosal::tflite::FormatError);
 }
 
+// A backbone can start from either file: the encoder import returns the
+// classifier as is, or DeepLab's encoder with its own (not ImageNet) weights.
+TEST(TfliteImport, EncoderImportTakesTheClassifierOrDeepLab) {
+  const std::string classifier = weights("mobilenet_v2_1.0_224_quant.tflite");
+  const std::string deeplab = weights("deeplabv3_mnv2_pascal_quant.tflite");
+  REQUIRE_SHARED(classifier);
+  REQUIRE_SHARED(deeplab);
+  const auto from_classifier = cosal::import_mobilenet_v2_encoder_tflite(classifier);
+  const auto from_deeplab = cosal::import_mobilenet_v2_encoder_tflite(deeplab);
+  const auto reference = cosal::import_deeplabv3_mnv2_tflite(deeplab);
+  const auto a = cosal::module_state(*from_deeplab);
+  const auto b = cosal::module_state(*reference->encoder);
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) EXPECT_TRUE(torch::equal(t, b.at(name))) << name;
+  EXPECT_FALSE(torch::equal(cosal::module_state(*from_classifier).at("blocks.12.project.weight"),
+                            a.at("blocks.12.project.weight")));
+  try {
+    cosal::import_mobilenet_v2_encoder_tflite(::testing::TempDir());
+    FAIL() << "a folder accepted";
+  } catch (const cosal::tflite::FormatError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("classifier"), std::string::npos) << what;
+    EXPECT_NE(what.find("DeepLab"), std::string::npos) << what;
+  }
+}
+
 TEST(TfliteImport, MissingFileNamesIt) {
   try {
     cosal::import_mobilenet_v2_tflite("/nonexistent/model.tflite");

@@ -34,7 +34,8 @@ Data (repeatable; at least one):
   --max-frame-gap N        video frames of a group are 1..N apart (10)
 Model:
   --backbone NAME          mobilenet_v2 | vgg16 | tiny (mobilenet_v2)
-  --backbone-weights FILE  ImageNet MobileNetV2 .tflite to import
+  --backbone-weights FILE  MobileNetV2 .tflite to import: the ImageNet classifier or the
+                           DeepLabV3-MobileNetV2 PASCAL model (its encoder)
   --variant NAME           rcau | baseline | convgru | rcau_no_reset | rcau_spatial | rcau_channel (rcau)
   --init MODEL             start from a trained model file
   --size N                 input size, a multiple of 16 (224)

@@ -71,6 +71,7 @@ void FeatureCache::encode(BackboneImpl& backbone, int64_t batch_size,
     if (progress) progress(e, size());
   }
   backbone.train(was_training);
+  backbone_sums_ = backbone_sums(backbone);
 }
 
 BackboneFeatures FeatureCache::features(const std::vector<int64_t>& idx,
@@ -102,6 +103,15 @@ torch::Tensor FeatureCache::masks(const std::vector<int64_t>& idx,
   return torch::stack(ts).to(device, torch::kFloat32).div_(255.0);
 }
 
+torch::Tensor FeatureCache::backbone_sums(BackboneImpl& backbone) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> sums;
+  for (const auto& t : backbone.parameters())
+    sums.push_back(t.to(torch::kCPU, torch::kDouble).sum());
+  for (const auto& t : backbone.buffers()) sums.push_back(t.to(torch::kCPU, torch::kDouble).sum());
+  return sums.empty() ? torch::zeros({0}, torch::kDouble) : torch::stack(sums);
+}
+
 namespace {
 torch::Tensor image_sums(const std::vector<torch::Tensor>& images) {
   std::vector<torch::Tensor> sums;
@@ -114,6 +124,7 @@ void FeatureCache::save_features(const std::string& path) const {
   if (!encoded()) throw std::logic_error("feature cache: features not computed");
   torch::serialize::OutputArchive a;
   a.write("image_sums", image_sums(images_));
+  a.write("backbone_sums", backbone_sums_);
   a.write("x", torch::stack(x_));
   for (size_t k = 0; k < skips_.front().size(); ++k) {
     std::vector<torch::Tensor> s;
@@ -125,18 +136,20 @@ void FeatureCache::save_features(const std::string& path) const {
   write_file_atomic(path, bytes.str());
 }
 
-bool FeatureCache::load_features(const std::string& path, std::string* why) {
+bool FeatureCache::load_features(const std::string& path, BackboneImpl& backbone,
+                                 std::string* why) {
   auto fail = [&](const std::string& w) {
     if (why) *why = path + ": " + w;
     return false;
   };
   if (!std::filesystem::exists(path)) return fail("not there");
   torch::serialize::InputArchive a;
-  torch::Tensor sums, x;
+  torch::Tensor sums, weights, x;
   std::vector<torch::Tensor> skips;
   try {
     a.load_from(path);
     a.read("image_sums", sums);
+    if (!a.try_read("backbone_sums", weights)) return fail("made by an unknown backbone");
     a.read("x", x);
     for (int k = 0;; ++k) {
       torch::Tensor t;
@@ -151,6 +164,10 @@ bool FeatureCache::load_features(const std::string& path, std::string* why) {
   for (const auto& t : skips)
     if (t.dim() != 4 || t.size(0) != size()) return fail("inconsistent skip tensors");
   if (!torch::equal(sums, image_sums(images_))) return fail("made for other images");
+  const torch::Tensor mine = backbone_sums(backbone);
+  if (!weights.sizes().equals(mine.sizes()) || !torch::equal(weights, mine))
+    return fail("made by another backbone or other backbone weights");
+  backbone_sums_ = mine;
   x_.clear();
   skips_.clear();
   for (int64_t i = 0; i < size(); ++i) {

@@ -42,11 +42,14 @@ class FeatureCache {
   bool encoded() const { return !x_.empty() && x_.size() == images_.size(); }
 
   // The encoded features on disk, so that runs over the same pool (an
-  // ablation: one run per variant) encode once. Each image's byte sum is
-  // stored and must match on load, so a file from another pool is refused.
+  // ablation: one run per variant) encode once. Each image's byte sum and
+  // the backbone's parameter sums are stored and must match on load, so a
+  // file from another pool, or made with other backbone weights (ImageNet vs
+  // DeepLab, say), is refused rather than silently trained on.
   void save_features(const std::string& path) const;  // atomic
-  // False (and the cache unchanged) when the file is missing or from another pool.
-  bool load_features(const std::string& path, std::string* why = nullptr);
+  // False (and the cache unchanged) when the file is missing, from another
+  // pool or made by another `backbone` than this one.
+  bool load_features(const std::string& path, BackboneImpl& backbone, std::string* why = nullptr);
 
   // Float32 batches on `device`.
   BackboneFeatures features(const std::vector<int64_t>& idx, const torch::Device& device) const;
@@ -63,6 +66,9 @@ class FeatureCache {
   std::vector<torch::Tensor> masks_;   // uint8 [1,H,W]
   std::vector<torch::Tensor> x_;       // fp16 [C,h,w]
   std::vector<std::vector<torch::Tensor>> skips_;
+  torch::Tensor backbone_sums_;  // of the backbone that made x_ and skips_
+
+  static torch::Tensor backbone_sums(BackboneImpl& backbone);
 };
 
 // HWC uint8 Image <-> CHW tensors.

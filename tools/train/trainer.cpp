@@ -339,8 +339,9 @@ static TrainResult train_run(const TrainOptions& o) {
     load_module_state(*net, module_state(*init), o.init);
   } else if (!o.backbone_weights.empty()) {
     if (o.backbone != "mobilenet_v2")
-      throw std::invalid_argument("--backbone-weights is the TFLite MobileNetV2 import");
-    auto imported = import_mobilenet_v2_tflite(o.backbone_weights);
+      throw std::invalid_argument(
+          "--backbone-weights is a TFLite MobileNetV2 (ImageNet classifier or DeepLabV3 encoder)");
+    auto imported = import_mobilenet_v2_encoder_tflite(o.backbone_weights);
     load_module_state(*net->backbone, module_state(*imported), o.backbone_weights, "", true);
   } else if (o.backbone != "tiny") {
     say(o, "warning: no --backbone-weights: the backbone is random");
@@ -370,7 +371,8 @@ static TrainResult train_run(const TrainOptions& o) {
     const auto t0 = std::chrono::steady_clock::now();
     const double c0 = cpu_seconds();
     std::string why;
-    if (!o.feature_cache.empty() && pool.cache.load_features(o.feature_cache, &why)) {
+    if (!o.feature_cache.empty() &&
+        pool.cache.load_features(o.feature_cache, *net->backbone, &why)) {
       say(o, "features loaded from " + o.feature_cache);
     } else {
       if (!o.feature_cache.empty()) say(o, "encoding the pool (" + why + ")");
