@@ -47,6 +47,8 @@ Model:
   --feature-cache FILE     frozen backbone: load the pool's features from FILE when they were
                            made for the same pool, else encode and save them there
   --mirror                 also train on left-right mirrored copies of the real images
+  --augment                each step, a random zoom crop (up to 1.6x), flip and colour jitter
+                           of every image; images are then encoded every step (no cache)
   --real-crops K           also train on K re-framed copies of every real group: one fixed random
                            crop per copy (40-90 % of the area, up to 0.6x narrower), as a zoom (0)
 Optimisation:
@@ -190,6 +192,8 @@ int main(int argc, char** argv) {
         o.quiet = true;
       } else if (a == "--mirror") {
         o.mirror = true;
+      } else if (a == "--augment") {
+        o.augment = true;
       } else if (a == "--no-freeze-backbone") {
         o.freeze_backbone = false;
       } else if (auto it = with_value.find(a); it != with_value.end()) {

@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include "augment.h"
 #include "checkpoint.h"
 #include "dataset.h"
 #include "feature_cache.h"
@@ -355,7 +356,8 @@ static TrainResult train_run(const TrainOptions& o) {
       MobileNetV2Impl::kStride16Block - MobileNetV2Impl::kStride8Block;
   const bool partial = o.freeze_backbone && o.finetune_last_blocks > 0 &&
                        o.finetune_last_blocks <= kBlocksAfterStride8;
-  const bool cached = o.freeze_backbone && (o.finetune_last_blocks == 0 || partial);
+  // Augmented images change every step, so they are encoded every step.
+  const bool cached = o.freeze_backbone && !o.augment && (o.finetune_last_blocks == 0 || partial);
   auto mnv2 = std::dynamic_pointer_cast<MobileNetV2Impl>(net->backbone);
   net->train();
   net->backbone->eval();
@@ -491,7 +493,7 @@ static TrainResult train_run(const TrainOptions& o) {
 
     const double c_start = cpu_seconds();
     const std::vector<int64_t> idx = sample_group(pool, o, rng);
-    const torch::Tensor gt = pool.cache.masks(idx, device);
+    torch::Tensor gt = pool.cache.masks(idx, device);
     torch::Tensor images;
     BackboneFeatures f;
     if (cached) {
@@ -501,6 +503,7 @@ static TrainResult train_run(const TrainOptions& o) {
                                MobileNetV2Impl::kStride16Block);
     } else {
       images = pool.cache.images(idx, device);
+      if (o.augment) std::tie(images, gt) = augment_batch(images, gt, rng);
       f = net->encode(images);
     }
     const double c_fetched = cpu_seconds();
@@ -629,6 +632,7 @@ static TrainResult train_run(const TrainOptions& o) {
                     {"finetune_last_blocks", o.finetune_last_blocks},
                     {"backbone_lr_scale", o.backbone_lr_scale},
                     {"mirror", o.mirror},
+                    {"augment", o.augment},
                     {"real_crops", o.real_crops},
                     {"size", o.size},
                     {"min_group", o.min_group},

@@ -41,6 +41,7 @@ struct TrainOptions {
   double backbone_lr_scale = 0.1;
   std::string feature_cache;  // encoded pool features: loaded if they match, else saved
   bool mirror = false;        // also train on left-right mirrored copies of the real images
+  bool augment = false;       // random zoom crop, flip and colour per image and step (no cache)
   // Re-framed copies of every real group: K fixed random crops (40-90 % of
   // the area, narrower than the frame up to 0.6x aspect), each a group.
   int real_crops = 0;

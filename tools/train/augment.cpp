@@ -1,0 +1,53 @@
+// augment_batch (see augment.h).
+#include "augment.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace cosal::train {
+
+namespace F = torch::nn::functional;
+
+std::pair<torch::Tensor, torch::Tensor> augment_batch(const torch::Tensor& images,
+                                                      const torch::Tensor& masks, Rng& rng,
+                                                      const AugmentOptions& o) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = images.size(0), h = images.size(2), w = images.size(3);
+  std::vector<torch::Tensor> out_i, out_m;
+  for (int64_t k = 0; k < n; ++k) {
+    torch::Tensor img = images[k].unsqueeze(0), m = masks[k].unsqueeze(0);
+    // Zoom: a crop of side / zoom at a random place, resized back.
+    const double zoom = rng.uniform(1.0, std::max(1.0, o.max_zoom));
+    const int64_t ch = std::clamp<int64_t>(std::lround(h / zoom), 1, h);
+    const int64_t cw = std::clamp<int64_t>(std::lround(w / zoom), 1, w);
+    const int64_t y0 = rng.integer(0, h - ch), x0 = rng.integer(0, w - cw);
+    if (ch != h || cw != w) {
+      const auto resize = F::InterpolateFuncOptions()
+                              .size(std::vector<int64_t>{h, w})
+                              .mode(torch::kBilinear)
+                              .align_corners(false);
+      img = F::interpolate(img.slice(2, y0, y0 + ch).slice(3, x0, x0 + cw), resize);
+      m = F::interpolate(m.slice(2, y0, y0 + ch).slice(3, x0, x0 + cw), resize);
+    }
+    if (rng.chance(o.flip)) {
+      img = img.flip({3});
+      m = m.flip({3});
+    }
+    // Colour: brightness, then contrast about the mean, then saturation
+    // against the luma; clamped back to [0, 1].
+    const double b = rng.uniform(1 - o.colour, 1 + o.colour);
+    const double c = rng.uniform(1 - o.colour, 1 + o.colour);
+    const double s = rng.uniform(1 - o.colour, 1 + o.colour);
+    img = img * b;
+    img = (img - img.mean()) * c + img.mean();
+    const torch::Tensor luma =
+        (img.select(1, 0) * 0.299 + img.select(1, 1) * 0.587 + img.select(1, 2) * 0.114)
+            .unsqueeze(1);
+    img = (img - luma) * s + luma;
+    out_i.push_back(img.clamp(0, 1));
+    out_m.push_back(m.clamp(0, 1));
+  }
+  return {torch::cat(out_i), torch::cat(out_m)};
+}
+
+}  // namespace cosal::train

@@ -1,0 +1,26 @@
+// On-the-fly augmentation of a training batch, for runs that encode images
+// every step (no feature cache): each image gets its own random zoom crop,
+// left-right flip and colour jitter, its mask the same geometry. The pool
+// holds 9 short sequences; these make each step see a new framing of them.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "random.h"
+
+namespace cosal::train {
+
+struct AugmentOptions {
+  double max_zoom = 1.6;  // crop side = image side / zoom, zoom uniform in [1, max_zoom]
+  double colour = 0.25;   // brightness, contrast and saturation factors in 1 +- colour
+  double flip = 0.5;      // probability of a left-right flip
+};
+
+// images: [N,3,H,W] in [0,1]; masks: [N,1,H,W] in [0,1]. Returns both
+// augmented (same shapes, new tensors); draws only from `rng`, so a seed
+// reproduces the run (and a resumed run, whose checkpoint holds the state).
+std::pair<torch::Tensor, torch::Tensor> augment_batch(const torch::Tensor& images,
+                                                      const torch::Tensor& masks, Rng& rng,
+                                                      const AugmentOptions& options = {});
+
+}  // namespace cosal::train
