@@ -4,17 +4,35 @@
 
 namespace cosal {
 
-torch::Tensor saliency_loss(const torch::Tensor& logits, const torch::Tensor& gt) {
-  return torch::binary_cross_entropy_with_logits(logits, gt.to(logits.dtype()));
+torch::Tensor saliency_loss(const torch::Tensor& logits, const torch::Tensor& gt,
+                            const torch::Tensor& weights) {
+  if (!weights.defined())
+    return torch::binary_cross_entropy_with_logits(logits, gt.to(logits.dtype()));
+  const torch::Tensor per_pixel = torch::binary_cross_entropy_with_logits(
+      logits, gt.to(logits.dtype()), {}, {}, at::Reduction::None);
+  // Per image, normalised by its weights (F3Net's wBCE), then the mean.
+  return ((per_pixel * weights).sum({1, 2, 3}) / weights.sum({1, 2, 3})).mean();
 }
 
-torch::Tensor soft_iou_loss(const torch::Tensor& logits, const torch::Tensor& gt) {
+torch::Tensor boundary_weights(const torch::Tensor& gt, double weight, int64_t kernel) {
+  TORCH_CHECK(gt.dim() == 4 && kernel % 2 == 1, "boundary_weights: gt [N,1,H,W], odd kernel");
+  torch::NoGradGuard no_grad;
+  const torch::Tensor g = gt.to(torch::kFloat32);
+  const torch::Tensor local =
+      torch::avg_pool2d(g, {kernel, kernel}, {1, 1}, {kernel / 2, kernel / 2},
+                        /*ceil_mode=*/false, /*count_include_pad=*/false);
+  return 1.0 + weight * (local - g).abs();
+}
+
+torch::Tensor soft_iou_loss(const torch::Tensor& logits, const torch::Tensor& gt,
+                            const torch::Tensor& weights) {
   TORCH_CHECK(logits.dim() == 4 && logits.sizes() == gt.sizes(),
               "soft_iou_loss: logits and gt must both be [N,1,H,W] of one size");
   const torch::Tensor p = torch::sigmoid(logits);
   const torch::Tensor g = gt.to(logits.dtype());
-  const torch::Tensor inter = (p * g).sum({1, 2, 3});
-  const torch::Tensor uni = (p + g).sum({1, 2, 3}) - inter;
+  const torch::Tensor w = weights.defined() ? weights : torch::ones_like(g);
+  const torch::Tensor inter = (p * g * w).sum({1, 2, 3});
+  const torch::Tensor uni = ((p + g) * w).sum({1, 2, 3}) - inter;
   // eps keeps an all-background pair (union 0) at loss 0, not NaN.
   return (1.0 - (inter + 1e-6) / (uni + 1e-6)).mean();
 }

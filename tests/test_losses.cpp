@@ -130,3 +130,34 @@ TEST(CoPerceptualLoss, RejectsMismatchedShapes) {
 }
 
 }  // namespace
+
+TEST(Losses, BoundaryWeightsPeakAtTheEdgeAndWeightBothLosses) {
+  // A 16x16 square in a 32x32 mask: weight 1 deep inside and far outside,
+  // largest on the boundary.
+  torch::Tensor gt = torch::zeros({1, 1, 32, 32});
+  gt.slice(2, 8, 24).slice(3, 8, 24).fill_(1);
+  const torch::Tensor w = cosal::boundary_weights(gt, 5.0, 7);
+  EXPECT_FLOAT_EQ(w[0][0][16][16].item<float>(), 1.0F);
+  EXPECT_FLOAT_EQ(w[0][0][0][0].item<float>(), 1.0F);
+  EXPECT_GT(w[0][0][8][16].item<float>(), 2.0F);  // on the edge: about half the window differs
+  EXPECT_LE(w.max().item<float>(), 6.0F);
+  EXPECT_THROW(cosal::boundary_weights(gt, 5.0, 6), c10::Error);
+
+  // Uniform weights change nothing; an error on the edge costs more when
+  // weighted than the same error deep inside.
+  const torch::Tensor logits = (gt * 2 - 1) * 4;
+  const torch::Tensor ones = torch::ones_like(gt);
+  EXPECT_NEAR(cosal::saliency_loss(logits, gt, ones).item<double>(),
+              cosal::saliency_loss(logits, gt).item<double>(), 1e-6);
+  EXPECT_NEAR(cosal::soft_iou_loss(logits, gt, ones).item<double>(),
+              cosal::soft_iou_loss(logits, gt).item<double>(), 1e-6);
+  torch::Tensor edge_wrong = logits.clone(), inside_wrong = logits.clone();
+  edge_wrong[0][0][8].slice(0, 10, 14).fill_(-4);
+  inside_wrong[0][0][16].slice(0, 10, 14).fill_(-4);
+  EXPECT_NEAR(cosal::saliency_loss(edge_wrong, gt).item<double>(),
+              cosal::saliency_loss(inside_wrong, gt).item<double>(), 1e-6);
+  EXPECT_GT(cosal::saliency_loss(edge_wrong, gt, w).item<double>(),
+            cosal::saliency_loss(inside_wrong, gt, w).item<double>());
+  EXPECT_GT(cosal::soft_iou_loss(edge_wrong, gt, w).item<double>(),
+            cosal::soft_iou_loss(inside_wrong, gt, w).item<double>());
+}

@@ -56,6 +56,8 @@ Optimisation:
   --schedule cosine|step|constant (cosine)  --warmup N (100)  --steps N (6000)
   --lambda F               co-perceptual loss weight (0.1; 0 = BCE only)
   --iou-weight F           add F x soft IoU loss to BCE (0; not in the paper: sharper, whole-object maps)
+  --boundary-weight W      weight BCE and IoU pixels by 1 + W x |local mean of the mask - mask|
+                           (F3Net; 0 = off; not in the paper: stresses edges and thin parts)
   --coperceptual-every K   compute the co-perceptual loss on every K-th step only (1)
   Paper recipe: --optimizer sgd --momentum 0.99 --lr 1e-5 --weight-decay 5e-4 --size 224 --lambda 0.1
 Run:
@@ -159,6 +161,7 @@ int main(int argc, char** argv) {
         {"--steps", I(o.steps)},
         {"--lambda", F(o.lambda)},
         {"--iou-weight", F(o.iou_weight)},
+        {"--boundary-weight", F(o.boundary_weight)},
         {"--coperceptual-every", I(o.coperceptual_every)},
         {"--seed", I(o.seed)},
         {"--threads", I(o.threads)},

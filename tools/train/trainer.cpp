@@ -508,9 +508,14 @@ static TrainResult train_run(const TrainOptions& o) {
     }
     const double c_fetched = cpu_seconds();
     const RcanOutput out = net->forward_features(f, o.size, o.size);
-    torch::Tensor bce = saliency_loss(out.logits, gt);
+    // F3Net's kernel of 31 at 352 px, scaled to the input (odd).
+    const torch::Tensor pixel_weights =
+        o.boundary_weight > 0 ? boundary_weights(gt, o.boundary_weight,
+                                                 2 * std::max<int64_t>(1, o.size * 15 / 352) + 1)
+                              : torch::Tensor();
+    torch::Tensor bce = saliency_loss(out.logits, gt, pixel_weights);
     torch::Tensor loss = bce;
-    if (o.iou_weight > 0) loss = loss + o.iou_weight * soft_iou_loss(out.logits, gt);
+    if (o.iou_weight > 0) loss = loss + o.iou_weight * soft_iou_loss(out.logits, gt, pixel_weights);
     double coperc = NAN;
     if (o.lambda > 0 && o.coperceptual_every > 0 && st.step % o.coperceptual_every == 0 &&
         idx.size() > 1) {
@@ -633,6 +638,7 @@ static TrainResult train_run(const TrainOptions& o) {
                     {"backbone_lr_scale", o.backbone_lr_scale},
                     {"mirror", o.mirror},
                     {"augment", o.augment},
+                    {"boundary_weight", o.boundary_weight},
                     {"real_crops", o.real_crops},
                     {"size", o.size},
                     {"min_group", o.min_group},

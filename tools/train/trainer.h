@@ -39,9 +39,10 @@ struct TrainOptions {
   // Learning rate of fine-tuned backbone blocks relative to --lr: pretrained
   // features drift less than a fresh head needs to move.
   double backbone_lr_scale = 0.1;
-  std::string feature_cache;  // encoded pool features: loaded if they match, else saved
-  bool mirror = false;        // also train on left-right mirrored copies of the real images
-  bool augment = false;       // random zoom crop, flip and colour per image and step (no cache)
+  std::string feature_cache;   // encoded pool features: loaded if they match, else saved
+  bool mirror = false;         // also train on left-right mirrored copies of the real images
+  double boundary_weight = 0;  // F3Net pixel weights 1 + w·|avg(g) − g| on BCE and IoU (0: off)
+  bool augment = false;        // random zoom crop, flip and colour per image and step (no cache)
   // Re-framed copies of every real group: K fixed random crops (40-90 % of
   // the area, narrower than the frame up to 0.6x aspect), each a group.
   int real_crops = 0;
