@@ -43,6 +43,11 @@ DecoderImpl::DecoderImpl(const DecoderOptions& options) : options_(options) {
   conv_in =
       register_module("conv_in", conv3x3(options_.sir_channels + options_.group_channels, ch));
   conv_mid = register_module("conv_mid", conv3x3(ch, ch));
+  if (options_.context) {
+    context_dilated = register_module(
+        "context_dilated", nn::Conv2d(nn::Conv2dOptions(ch, ch, 3).padding(3).dilation(3)));
+    context_pool = register_module("context_pool", nn::Conv2d(nn::Conv2dOptions(ch, ch, 1)));
+  }
 
   // Upsample by 2 until the finest skip's stride (stride / 4 without skips).
   output_stride_ = std::max<int64_t>(1, options_.stride / 4);
@@ -78,6 +83,10 @@ torch::Tensor DecoderImpl::forward(const torch::Tensor& s, const torch::Tensor& 
   auto x = options_.group_channels > 0 ? torch::cat({s, g}, 1) : s;
   x = torch::relu(conv2d(conv_in, x));
   x = torch::relu(conv2d(conv_mid, x));
+  if (context_dilated) {
+    x = x + torch::relu(conv2d(context_dilated, x)) +
+        torch::relu(conv2d(context_pool, x.mean({2, 3}, /*keepdim=*/true)));
+  }
   for (auto& st : stages) {
     x = conv_transpose2d_x2(st.up, x);
     if (st.skip_proj) {

@@ -13,9 +13,13 @@ namespace cosal {
 
 struct DecoderOptions {
   int64_t sir_channels = 64;
-  int64_t group_channels = 96;         // 0: no group input (the baseline)
-  int64_t channels = 64;               // width at the backbone stride; halves per stage (>= 8)
-  int64_t stride = 16;                 // of S_n and G
+  int64_t group_channels = 96;  // 0: no group input (the baseline)
+  int64_t channels = 64;        // width at the backbone stride; halves per stage (>= 8)
+  int64_t stride = 16;          // of S_n and G
+  // Context at that stride before upsampling: x + ReLU(3x3 conv, dilation
+  // 3) + ReLU(1x1 conv of the global mean). Large objects need it: two 3x3
+  // convs see only 5x5 cells (80 px at 224), less than a close-up car.
+  bool context = false;
   std::vector<int64_t> skip_channels;  // finest first, as BackboneFeatures::skips
   std::vector<int64_t> skip_strides;
 };
@@ -37,6 +41,8 @@ class DecoderImpl : public torch::nn::Module {
 
   torch::nn::Conv2d conv_in{nullptr};  // 3x3 over [S, G]
   torch::nn::Conv2d conv_mid{nullptr};
+  torch::nn::Conv2d context_dilated{nullptr};  // only with options.context
+  torch::nn::Conv2d context_pool{nullptr};
   struct Stage {
     torch::nn::ConvTranspose2d up{nullptr};
     torch::nn::Conv2d skip_proj{nullptr};  // null where no skip has this stride

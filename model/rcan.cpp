@@ -35,6 +35,7 @@ RcanImpl::RcanImpl(const RcanConfig& cfg) : cfg_(cfg) {
   // decoder otherwise, without wasted work in its first conv.
   d.group_channels = cfg_.uses_group() ? c : 0;
   d.channels = cfg_.decoder_channels;
+  d.context = cfg_.decoder_context;
   d.stride = stride;
   d.skip_channels = backbone->skip_channels();
   d.skip_strides = backbone->skip_strides();

@@ -53,6 +53,7 @@ std::string RcanConfig::to_json() const {
   j["variant"] = variant;
   j["sir_channels"] = sir_channels;
   j["decoder_channels"] = decoder_channels;
+  if (decoder_context) j["decoder_context"] = true;  // absent = false, as older files
   j["input_width"] = input_width;
   j["input_height"] = input_height;
   return j.dump();
@@ -88,7 +89,11 @@ RcanConfig RcanConfig::from_json(const std::string& text) {
       want_int(cfg.sir_channels);
     else if (key == "decoder_channels")
       want_int(cfg.decoder_channels);
-    else if (key == "input_width")
+    else if (key == "decoder_context") {
+      if (!v.is_boolean())
+        throw std::invalid_argument("config key \"" + key + "\" must be a boolean");
+      cfg.decoder_context = v.get<bool>();
+    } else if (key == "input_width")
       want_int(cfg.input_width);
     else if (key == "input_height")
       want_int(cfg.input_height);

@@ -16,6 +16,10 @@ struct RcanConfig {
   std::string variant = "rcau";
   int64_t sir_channels = 64;
   int64_t decoder_channels = 64;
+  // The decoder's context module at the backbone stride (a dilated 3x3 conv
+  // and an image-pooling branch, DeepLab's ASPP reduced to two branches).
+  // Off in files made before it existed (their config lacks the key).
+  bool decoder_context = false;
   // The native (training) size: fixes the grid of the RCAU's spatial
   // attention FC. Inference works at any multiple of the backbone's stride.
   int64_t input_width = 224, input_height = 224;
@@ -31,8 +35,8 @@ struct RcanConfig {
 
   bool operator==(const RcanConfig& o) const {
     return backbone == o.backbone && variant == o.variant && sir_channels == o.sir_channels &&
-           decoder_channels == o.decoder_channels && input_width == o.input_width &&
-           input_height == o.input_height;
+           decoder_channels == o.decoder_channels && decoder_context == o.decoder_context &&
+           input_width == o.input_width && input_height == o.input_height;
   }
   bool operator!=(const RcanConfig& o) const { return !(*this == o); }
 };

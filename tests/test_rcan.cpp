@@ -234,13 +234,43 @@ TEST(RcanConfig, JsonRoundTrip) {
   auto back = RcanConfig::from_json(cfg.to_json());
   EXPECT_EQ(back, cfg);
   EXPECT_EQ(RcanConfig::from_json("{}"), RcanConfig{});
+  // The context flag round-trips, and files without it (older ones) read as off.
+  cfg.decoder_context = true;
+  EXPECT_EQ(RcanConfig::from_json(cfg.to_json()), cfg);
+  EXPECT_FALSE(RcanConfig::from_json(tiny().to_json()).decoder_context);
+  EXPECT_EQ(tiny().to_json().find("decoder_context"), std::string::npos);
+}
+
+TEST(Rcan, DecoderContextSeesTheWholeImage) {
+  // Without context, a logit at one corner depends only on nearby cells; the
+  // image-pooling branch makes it depend on a change at the far corner too.
+  for (bool context : {false, true}) {
+    SCOPED_TRACE(context);
+    RcanConfig cfg = tiny("baseline");
+    cfg.decoder_context = context;
+    torch::manual_seed(0);
+    Rcan net(cfg);
+    EXPECT_EQ(static_cast<bool>(net->decoder->context_pool), context);
+    net->eval();
+    torch::NoGradGuard no_grad;
+    torch::Tensor a = torch::rand({1, 3, 128, 128});
+    torch::Tensor b = a.clone();
+    b.slice(2, 112, 128).slice(3, 112, 128).uniform_();
+    const auto la = net->forward(a).logits, lb = net->forward(b).logits;
+    EXPECT_EQ(la.sizes(), (std::vector<int64_t>{1, 1, 128, 128}));
+    const double far = (la[0][0][0][0] - lb[0][0][0][0]).abs().item<double>();
+    if (context)
+      EXPECT_GT(far, 0.0);
+    else
+      EXPECT_EQ(far, 0.0);
+  }
 }
 
 TEST(RcanConfig, RejectsBadJson) {
   for (const char* bad :
        {"", "[1]", "{\"backbone\": \"resnet\"}", "{\"variant\": \"lstm\"}", "{\"sir_channels\": 0}",
         "{\"sir_channels\": \"64\"}", "{\"input_width\": -16}", "{\"input_height\": 1e9}",
-        "{\"colour\": 1}", "{\"backbone\": "}) {
+        "{\"colour\": 1}", "{\"backbone\": ", "{\"decoder_context\": 1}"}) {
     EXPECT_THROW(RcanConfig::from_json(bad), std::invalid_argument) << bad;
   }
 }

@@ -40,6 +40,8 @@ Model:
   --init MODEL             start from a trained model file
   --size N                 input size, a multiple of 16 (224)
   --sir-channels N --decoder-channels N   head widths (64, 64)
+  --decoder-context        a dilated conv and an image-pooling branch in the decoder (for
+                           large objects; not in the paper)
   --no-freeze-backbone     train the backbone too (no feature cache; GPU advised)
   --finetune-last-blocks K train the last K MobileNetV2 blocks up to stride 16 (K <= 7 keeps
                            the feature cache: X is recomputed from the cached stride-8 tap)
@@ -195,6 +197,8 @@ int main(int argc, char** argv) {
         o.quiet = true;
       } else if (a == "--mirror") {
         o.mirror = true;
+      } else if (a == "--decoder-context") {
+        o.decoder_context = true;
       } else if (a == "--augment") {
         o.augment = true;
       } else if (a == "--no-freeze-backbone") {

@@ -330,6 +330,7 @@ static TrainResult train_run(const TrainOptions& o) {
   cfg.variant = o.variant;
   cfg.sir_channels = o.sir_channels;
   cfg.decoder_channels = o.decoder_channels;
+  cfg.decoder_context = o.decoder_context;
   cfg.input_width = cfg.input_height = o.size;
   Rcan net(cfg);
   if (!o.init.empty()) {

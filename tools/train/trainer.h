@@ -42,7 +42,8 @@ struct TrainOptions {
   std::string feature_cache;   // encoded pool features: loaded if they match, else saved
   bool mirror = false;         // also train on left-right mirrored copies of the real images
   double boundary_weight = 0;  // F3Net pixel weights 1 + w·|avg(g) − g| on BCE and IoU (0: off)
-  bool augment = false;        // random zoom crop, flip and colour per image and step (no cache)
+  bool decoder_context = false;  // RcanConfig::decoder_context
+  bool augment = false;          // random zoom crop, flip and colour per image and step (no cache)
   // Re-framed copies of every real group: K fixed random crops (40-90 % of
   // the area, narrower than the frame up to 0.6x aspect), each a group.
   int real_crops = 0;
