@@ -29,7 +29,8 @@ class BackboneImpl : public torch::nn::Module {
   virtual std::string name() const = 0;
 };
 
-// name: "mobilenet_v2" (X at stride 16, 96 channels), "vgg16" (conv5_3,
+// name: "mobilenet_v2" (X at stride 16, 96 channels), "mobilenet_v2_os8"
+// (the same with X at stride 8, dilated; same weights), "vgg16" (conv5_3,
 // stride 16, 512 channels) or "tiny" (a small random CNN for fast tests, stride
 // 16, 32 channels); std::invalid_argument otherwise. Randomly initialised; load weights separately.
 std::shared_ptr<BackboneImpl> make_backbone(const std::string& name);

@@ -110,23 +110,26 @@ MobileNetV2Impl::MobileNetV2Impl(int64_t num_classes_, int64_t output_stride_, i
       logits(num_classes_ > 0
                  ? register_module("logits", SameConv2d(1280, num_classes_, 1, 1, 1, false))
                  : SameConv2d(nullptr)) {
-  TORCH_CHECK(output_stride == 16 || output_stride == 32, "MobileNetV2: output_stride 16 or 32");
+  TORCH_CHECK(output_stride == 8 || output_stride == 16 || output_stride == 32,
+              "MobileNetV2: output_stride 8, 16 or 32");
   TORCH_CHECK(num_blocks == kNumBlocks || (num_blocks == kStride16Block + 1 && num_classes == 0),
               "MobileNetV2: num_blocks must be 17, or 13 without a classifier");
   // (expansion t, channels c, repeats n, first stride s) from the paper's Table 2.
   const int64_t settings[][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
                                  {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
-  int64_t in = 32, stride = 2, dilation = 1;
+  // DeepLab's atrous trick (TF-slim's mobilenet with output_stride): once
+  // the output stride is reached, a stride-2 block keeps stride 1 at the
+  // current rate and every later depthwise conv is dilated by twice it
+  // (output stride 16: blocks 14-16 at 2; 8: blocks 7-12 at 2, 14-16 at 4).
+  int64_t in = 32, stride = 2, rate = 1;
   for (const auto& s : settings) {
     for (int64_t i = 0; i < s[2]; ++i) {
       int64_t block_stride = i == 0 ? s[3] : 1;
-      // DeepLab's output stride 16: the stride-32 stage keeps stride 16 and
-      // dilates its depthwise convs instead (from its second block on).
+      int64_t block_dilation = rate;
       if (stride * block_stride > output_stride) {
         block_stride = 1;
-        dilation = 2;
+        rate *= 2;
       }
-      const int64_t block_dilation = (i == 0 && block_stride == 1 && s[3] == 2) ? 1 : dilation;
       if (static_cast<int64_t>(blocks->size()) == num_blocks) break;
       blocks->push_back(InvertedResidual(in, s[1], block_stride, s[0], block_dilation));
       stride *= block_stride;

@@ -4,6 +4,7 @@
 // stride-16 output (96 channels).
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,7 +59,9 @@ class MobileNetV2Impl : public BackboneImpl {
 
   // num_classes = 0 builds no classifier (head, logits). output_stride = 16
   // is DeepLabV3's variant: the last stage (blocks 13-16) keeps stride 16,
-  // blocks 14-16 use dilation 2 in their depthwise convs. num_blocks = 13
+  // blocks 14-16 use dilation 2 in their depthwise convs; output_stride = 8
+  // also keeps blocks 6-12 at stride 8 (dilation 2 from block 7), the same
+  // weights giving X on a grid twice as fine. num_blocks = 13
   // (with num_classes = 0) stops at stride 16: what make_backbone builds, as
   // X needs nothing deeper (its weights load from a full network's state
   // with load_module_state(..., allow_unused = true)).
@@ -71,10 +74,13 @@ class MobileNetV2Impl : public BackboneImpl {
   // depths of VGG's relu3_1 / relu4_1 / relu5_1.
   std::vector<torch::Tensor> perceptual_features(const torch::Tensor& images) override;
   int64_t out_channels() const override { return 96; }
-  int64_t stride() const override { return 16; }
+  // X is block 12's output: stride 16, or 8 when built with output_stride 8.
+  int64_t stride() const override { return std::min<int64_t>(16, output_stride); }
   std::vector<int64_t> skip_channels() const override { return {24, 32}; }
   std::vector<int64_t> skip_strides() const override { return {4, 8}; }
-  std::string name() const override { return "mobilenet_v2"; }
+  std::string name() const override {
+    return output_stride == 8 ? "mobilenet_v2_os8" : "mobilenet_v2";
+  }
 
   // RGB [0, 1] -> the network's input range (the TFLite input quantisation).
   torch::Tensor normalize(const torch::Tensor& images) const;

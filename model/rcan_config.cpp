@@ -10,7 +10,7 @@ namespace cosal {
 namespace {
 
 const std::set<std::string>& known_backbones() {
-  static const std::set<std::string> names = {"mobilenet_v2", "vgg16", "tiny"};
+  static const std::set<std::string> names = {"mobilenet_v2", "mobilenet_v2_os8", "vgg16", "tiny"};
   return names;
 }
 

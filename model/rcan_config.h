@@ -9,7 +9,7 @@
 namespace cosal {
 
 struct RcanConfig {
-  std::string backbone = "mobilenet_v2";  // "mobilenet_v2" | "vgg16" | "tiny"
+  std::string backbone = "mobilenet_v2";  // "mobilenet_v2" | "mobilenet_v2_os8" | "vgg16" | "tiny"
   // "rcau" | "baseline" (SIR only, no group feature) | "convgru"
   // | "rcau_no_reset" | "rcau_spatial" (spatial-only update gate)
   // | "rcau_channel" (channel-only update gate)

@@ -259,3 +259,28 @@ TEST(Backbone, TinyIsFast) {
 }
 
 }  // namespace
+
+TEST(Backbone, MobileNetV2Os8IsTheSameNetworkOnAFinerGrid) {
+  torch::manual_seed(0);
+  auto os16 =
+      std::dynamic_pointer_cast<cosal::MobileNetV2Impl>(cosal::make_backbone("mobilenet_v2"));
+  auto os8 =
+      std::dynamic_pointer_cast<cosal::MobileNetV2Impl>(cosal::make_backbone("mobilenet_v2_os8"));
+  ASSERT_TRUE(os16 && os8);
+  EXPECT_EQ(os8->name(), "mobilenet_v2_os8");
+  EXPECT_EQ(os8->stride(), 8);
+  EXPECT_EQ(os16->stride(), 16);
+  // Same parameters (dilation changes no shapes), so one's weights load into the other.
+  cosal::load_module_state(*os8, cosal::module_state(*os16), "os16");
+  os16->eval();
+  os8->eval();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor img = torch::rand({1, 3, 96, 160});
+  const auto a = os16->forward(img), b = os8->forward(img);
+  EXPECT_EQ(b.x.sizes(), (std::vector<int64_t>{1, 96, 12, 20}));
+  ASSERT_EQ(b.skips.size(), 2u);
+  // Blocks 0-5 are untouched: the stride-4 and stride-8 taps agree exactly.
+  EXPECT_TRUE(torch::allclose(a.skips[0], b.skips[0]));
+  EXPECT_TRUE(torch::allclose(a.skips[1], b.skips[1]));
+  EXPECT_FALSE(a.x.sizes() == b.x.sizes());
+}

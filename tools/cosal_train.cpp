@@ -33,7 +33,7 @@ Data (repeatable; at least one):
   --min-group N --max-group N  group size range per step (2..8)
   --max-frame-gap N        video frames of a group are 1..N apart (10)
 Model:
-  --backbone NAME          mobilenet_v2 | vgg16 | tiny (mobilenet_v2)
+  --backbone NAME          mobilenet_v2 | mobilenet_v2_os8 | vgg16 | tiny (mobilenet_v2)
   --backbone-weights FILE  MobileNetV2 .tflite to import: the ImageNet classifier or the
                            DeepLabV3-MobileNetV2 PASCAL model (its encoder)
   --variant NAME           rcau | baseline | convgru | rcau_no_reset | rcau_spatial | rcau_channel (rcau)

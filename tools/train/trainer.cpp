@@ -340,7 +340,7 @@ static TrainResult train_run(const TrainOptions& o) {
                                " differs from the requested " + cfg.to_json());
     load_module_state(*net, module_state(*init), o.init);
   } else if (!o.backbone_weights.empty()) {
-    if (o.backbone != "mobilenet_v2")
+    if (o.backbone != "mobilenet_v2" && o.backbone != "mobilenet_v2_os8")
       throw std::invalid_argument(
           "--backbone-weights is a TFLite MobileNetV2 (ImageNet classifier or DeepLabV3 encoder)");
     auto imported = import_mobilenet_v2_encoder_tflite(o.backbone_weights);
