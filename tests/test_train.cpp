@@ -177,6 +177,39 @@ TEST(Train, RealCropsAddReframedCopiesOfEveryRealGroup) {
   EXPECT_EQ(cropped.steps, 2);
 }
 
+// A non-square input (--size W --height H), augmentation, boundary weights
+// and the decoder context all train end to end and reach the model file.
+TEST(Train, NonSquareAugmentedRunWithTheSession4Options) {
+  TrainOptions o = tiny_options("wide");
+  o.val_groups = {"seq2"};
+  o.val_every = 4;
+  o.steps = 4;
+  o.size = 96;
+  o.height = 48;
+  o.augment = true;
+  o.boundary_weight = 5;
+  o.decoder_context = true;
+  const TrainResult r = run_training(o);
+  EXPECT_EQ(r.steps, 4);
+  EXPECT_GE(r.best_score, 0.0);
+  std::map<std::string, std::string> meta;
+  Rcan net = load_rcan(o.out, &meta);
+  EXPECT_EQ(net->config().input_width, 96);
+  EXPECT_EQ(net->config().input_height, 48);
+  EXPECT_TRUE(net->config().decoder_context);
+  const auto prov = nlohmann::json::parse(meta["cosal.provenance"]);
+  EXPECT_EQ(prov["recipe"]["height"], 48);
+  EXPECT_EQ(prov["recipe"]["augment"], true);
+  EXPECT_EQ(prov["recipe"]["boundary_weight"], 5.0);
+  torch::NoGradGuard ng;
+  EXPECT_EQ(net->forward(torch::rand({2, 3, 48, 96})).masks.sizes(),
+            torch::IntArrayRef({2, 1, 48, 96}));
+
+  o.force = true;
+  o.height = 50;  // not a multiple of the backbone's stride
+  EXPECT_THROW(run_training(o), std::exception);
+}
+
 TEST(Train, ResumedRunReproducesTheUninterruptedRun) {
   const TrainOptions full = tiny_options("full");
   const TrainResult a = run_training(full);

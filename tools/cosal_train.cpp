@@ -38,7 +38,9 @@ Model:
                            DeepLabV3-MobileNetV2 PASCAL model (its encoder)
   --variant NAME           rcau | baseline | convgru | rcau_no_reset | rcau_spatial | rcau_channel (rcau)
   --init MODEL             start from a trained model file
-  --size N                 input size, a multiple of 16 (224)
+  --size N                 input size, a multiple of 16 (224); the width when --height is given
+  --height N               input height for a non-square input (e.g. --size 400 --height 224
+                           keeps 16:9 frames' aspect; default: square)
   --sir-channels N --decoder-channels N   head widths (64, 64)
   --decoder-context        a dilated conv and an image-pooling branch in the decoder (for
                            large objects; not in the paper)
@@ -148,6 +150,7 @@ int main(int argc, char** argv) {
         {"--variant", S(o.variant)},
         {"--init", S(o.init)},
         {"--size", I(o.size)},
+        {"--height", I(o.height)},
         {"--real-crops", I(o.real_crops)},
         {"--sir-channels", I(o.sir_channels)},
         {"--decoder-channels", I(o.decoder_channels)},

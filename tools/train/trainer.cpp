@@ -158,8 +158,8 @@ void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bo
     }
     for (const auto& s : g.samples) {
       const LoadedSample ls = load_sample(s);
-      pg.items.push_back(
-          pool.cache.add(resize(ls.image, o.size, o.size), resize(ls.mask, o.size, o.size)));
+      pg.items.push_back(pool.cache.add(resize(ls.image, o.size, o.input_height()),
+                                        resize(ls.mask, o.size, o.input_height())));
       for (size_t k = 0; k < rects.size(); ++k) {
         const int iw = ls.image.width, ih = ls.image.height;
         const int x = std::clamp(static_cast<int>(std::lround(rects[k].x * iw)), 0, iw - 1);
@@ -167,8 +167,8 @@ void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bo
         const int w = std::clamp(static_cast<int>(std::lround(rects[k].w * iw)), 1, iw - x);
         const int h = std::clamp(static_cast<int>(std::lround(rects[k].h * ih)), 1, ih - y);
         cropped[k].items.push_back(
-            pool.cache.add(resize(crop(ls.image, x, y, w, h), o.size, o.size),
-                           resize(crop(ls.mask, x, y, w, h), o.size, o.size)));
+            pool.cache.add(resize(crop(ls.image, x, y, w, h), o.size, o.input_height()),
+                           resize(crop(ls.mask, x, y, w, h), o.size, o.input_height())));
       }
       // Object-free crops of real frames: backgrounds without unlabelled
       // objects (the notes' lesson), only from fully annotated video.
@@ -216,7 +216,14 @@ void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bo
     PoolGroup pg;
     pg.name = "synthetic-" + std::to_string(i);
     pg.synthetic = true;
-    for (const auto& m : sg.members) pg.items.push_back(pool.cache.add(m.image, m.mask));
+    // Composites are square (object-free square crops); a non-square
+    // input stretches them as the real frames are stretched to it.
+    for (const auto& m : sg.members) {
+      pg.items.push_back(o.input_height() == o.size
+                             ? pool.cache.add(m.image, m.mask)
+                             : pool.cache.add(resize(m.image, o.size, o.input_height()),
+                                              resize(m.mask, o.size, o.input_height())));
+    }
     pool.synthetic.push_back(std::move(pg));
   }
 }
@@ -275,6 +282,8 @@ TrainResult train(const TrainOptions& o) {
 static TrainResult train_run(const TrainOptions& o) {
   const auto t_start = std::chrono::steady_clock::now();
   if (o.out.empty()) throw std::invalid_argument("no output model (--out)");
+  if (o.size <= 0 || o.height < 0)
+    throw std::invalid_argument("--size and --height must be positive (--height 0: square)");
   if (fs::exists(o.out) && !o.force)
     throw std::runtime_error(o.out + ": exists; pass --force to overwrite it");
   if (o.min_group < 1 || o.max_group < o.min_group)
@@ -331,7 +340,8 @@ static TrainResult train_run(const TrainOptions& o) {
   cfg.sir_channels = o.sir_channels;
   cfg.decoder_channels = o.decoder_channels;
   cfg.decoder_context = o.decoder_context;
-  cfg.input_width = cfg.input_height = o.size;
+  cfg.input_width = o.size;
+  cfg.input_height = o.input_height();
   Rcan net(cfg);
   if (!o.init.empty()) {
     Rcan init = load_rcan(o.init);
@@ -404,7 +414,8 @@ static TrainResult train_run(const TrainOptions& o) {
     if (root.empty())
       throw std::invalid_argument("--val-groups needs --val-data or a --davis root");
     validator = std::make_unique<Validator>(select_groups(load_any(root), o.val_groups), o.size,
-                                            o.size, StreamingOptions{o.val_window, o.val_refresh});
+                                            o.input_height(),
+                                            StreamingOptions{o.val_window, o.val_refresh});
     say(o, "validation: " + std::to_string(validator->frames()) + " frames of " +
                std::to_string(o.val_groups.size()) + " held-out groups, streaming");
   }
@@ -508,7 +519,7 @@ static TrainResult train_run(const TrainOptions& o) {
       f = net->encode(images);
     }
     const double c_fetched = cpu_seconds();
-    const RcanOutput out = net->forward_features(f, o.size, o.size);
+    const RcanOutput out = net->forward_features(f, o.input_height(), o.size);
     // F3Net's kernel of 31 at 352 px, scaled to the input (odd).
     const torch::Tensor pixel_weights =
         o.boundary_weight > 0 ? boundary_weights(gt, o.boundary_weight,
@@ -642,6 +653,7 @@ static TrainResult train_run(const TrainOptions& o) {
                     {"boundary_weight", o.boundary_weight},
                     {"real_crops", o.real_crops},
                     {"size", o.size},
+                    {"height", o.input_height()},
                     {"min_group", o.min_group},
                     {"max_group", o.max_group}};
   if (!st.best_metrics.empty()) prov["validation"] = nlohmann::json::parse(st.best_metrics);

@@ -32,7 +32,9 @@ struct TrainOptions {
   std::string backbone_weights;  // TFLite ImageNet MobileNetV2
   std::string variant = "rcau";
   std::string init;  // start from this model file instead
-  int size = 224;
+  int size = 224;    // input width, and height unless `height` is set
+  int height = 0;    // input height (0: size, a square input)
+  int input_height() const { return height > 0 ? height : size; }
   int sir_channels = 64, decoder_channels = 64;
   bool freeze_backbone = true;
   int finetune_last_blocks = 0;
