@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -67,6 +68,26 @@ const fs::path& root() {
           q[3] = static_cast<uint8_t>(std::clamp((32 - d) * 64.0, 0.0, 255.0));
         }
       save_png((p / "stamps/animals" / ("s" + std::to_string(k) + ".png")).string(), st);
+    }
+    // Still images in a plain folder of groups: 2 groups of 3, a disc each.
+    for (int g = 0; g < 2; ++g) {
+      const fs::path dir = p / "plain-groups" / ("group" + std::to_string(g));
+      fs::create_directories(dir);
+      for (int k = 0; k < 3; ++k) {
+        Image img(64, 64, 3), mask(64, 64, 1);
+        for (int y = 0; y < 64; ++y)
+          for (int x = 0; x < 64; ++x) {
+            const bool in = std::hypot(x - 20 - 8 * k, y - 30) < 12;
+            uint8_t* px = img.row(y) + x * 3;
+            px[0] = static_cast<uint8_t>(in ? 30 : (x * 3 + g * 70) % 200);
+            px[1] = static_cast<uint8_t>(in ? 200 : (y * 5) % 200);
+            px[2] = static_cast<uint8_t>(in ? 60 + g * 50 : (x + y) % 90);
+            mask.row(y)[x] = in ? 255 : 0;
+          }
+        const std::string name = "img" + std::to_string(k);
+        save_png((dir / (name + ".jpg")).string(), img);
+        save_png((dir / (name + ".png")).string(), mask);
+      }
     }
     return p;
   }();
@@ -208,6 +229,31 @@ TEST(Train, NonSquareAugmentedRunWithTheSession4Options) {
   o.force = true;
   o.height = 50;  // not a multiple of the backbone's stride
   EXPECT_THROW(run_training(o), std::exception);
+}
+
+// --still-fraction sets the share of real steps from still-image groups;
+// without it every real group is equally likely.
+TEST(Train, StillFractionSplitsTheRealSteps) {
+  TrainOptions o = tiny_options("still");
+  o.groups = {(root() / "plain-groups").string()};
+  o.synthetic_fraction = 0;
+  o.steps = 24;
+  o.lambda = 0;
+  for (double f : {0.0, 1.0, -1.0}) {
+    SCOPED_TRACE(f);
+    o.still_fraction = f;
+    o.force = true;
+    const TrainResult r = run_training(o);
+    EXPECT_EQ(r.video_steps + r.still_steps, 24);
+    if (f == 0.0) {
+      EXPECT_EQ(r.still_steps, 0);
+    } else if (f == 1.0) {
+      EXPECT_EQ(r.video_steps, 0);
+    } else {  // 3 video + 2 still groups, uniformly: both kinds within 24 steps
+      EXPECT_GT(r.video_steps, 0);
+      EXPECT_GT(r.still_steps, 0);
+    }
+  }
 }
 
 TEST(Train, ResumedRunReproducesTheUninterruptedRun) {

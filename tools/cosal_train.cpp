@@ -29,6 +29,8 @@ Data (repeatable; at least one):
   --synthetic-groups N     synthetic groups in the pool (500)
   --synthetic-members N    images per synthetic group (6)
   --synthetic-fraction F   share of steps drawn from synthetic groups (0.5)
+  --still-fraction F       share of the real steps drawn from still-image groups rather than
+                           video (default: every real group equally likely)
   --distractor-probability P  per synthetic group, group variants only (0.5)
   --min-group N --max-group N  group size range per step (2..8)
   --max-frame-gap N        video frames of a group are 1..N apart (10)
@@ -140,6 +142,7 @@ int main(int argc, char** argv) {
         {"--synthetic-groups", I(o.synthetic_groups)},
         {"--synthetic-members", I(o.synthetic_members)},
         {"--synthetic-fraction", F(o.synthetic_fraction)},
+        {"--still-fraction", F(o.still_fraction)},
         {"--distractor-probability", F(o.distractor_probability)},
         {"--backgrounds-per-frame", I(o.backgrounds_per_frame)},
         {"--min-group", I(o.min_group)},

@@ -102,11 +102,27 @@ double learning_rate(const TrainOptions& o, int64_t step) {
 }
 
 // One training group: indices into the pool.
-std::vector<int64_t> sample_group(const Pool& pool, const TrainOptions& o, Rng& rng) {
+struct DrawnGroup {
+  std::vector<int64_t> idx;  // pool items, in group order
+  const PoolGroup* group = nullptr;
+};
+
+DrawnGroup sample_group(const Pool& pool, const TrainOptions& o, Rng& rng) {
   const bool synth =
       !pool.synthetic.empty() && (pool.real.empty() || rng.chance(o.synthetic_fraction));
   const auto& groups = synth ? pool.synthetic : pool.real;
-  const PoolGroup& g = groups[rng.integer(0, static_cast<int64_t>(groups.size()) - 1)];
+  const PoolGroup* pick = &groups[rng.integer(0, static_cast<int64_t>(groups.size()) - 1)];
+  if (!synth && o.still_fraction >= 0) {
+    // Video and still-image groups in a set share of the real steps, so 105
+    // image pairs do not outvote 9 sequences just by being more groups.
+    std::vector<const PoolGroup*> video, still;
+    for (const auto& pg : pool.real) (pg.video ? video : still).push_back(&pg);
+    if (!video.empty() && !still.empty()) {
+      const auto& side = rng.chance(o.still_fraction) ? still : video;
+      pick = side[rng.integer(0, static_cast<int64_t>(side.size()) - 1)];
+    }
+  }
+  const PoolGroup& g = *pick;
   const int64_t len = static_cast<int64_t>(g.items.size());
   const int64_t n = std::min<int64_t>(len, rng.integer(o.min_group, o.max_group));
   std::vector<int64_t> idx;
@@ -125,7 +141,7 @@ std::vector<int64_t> sample_group(const Pool& pool, const TrainOptions& o, Rng& 
       idx.push_back(items[i]);
     }
   }
-  return idx;
+  return {idx, &g};
 }
 
 void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bool>& video,
@@ -504,7 +520,9 @@ static TrainResult train_run(const TrainOptions& o) {
       opt->param_groups()[k].options().set_lr(lr * lr_scale[k]);
 
     const double c_start = cpu_seconds();
-    const std::vector<int64_t> idx = sample_group(pool, o, rng);
+    const DrawnGroup sample = sample_group(pool, o, rng);
+    const std::vector<int64_t>& idx = sample.idx;
+    if (!sample.group->synthetic) ++(sample.group->video ? result.video_steps : result.still_steps);
     torch::Tensor gt = pool.cache.masks(idx, device);
     torch::Tensor images;
     BackboneFeatures f;
@@ -650,6 +668,7 @@ static TrainResult train_run(const TrainOptions& o) {
                     {"backbone_lr_scale", o.backbone_lr_scale},
                     {"mirror", o.mirror},
                     {"augment", o.augment},
+                    {"still_fraction", o.still_fraction},
                     {"boundary_weight", o.boundary_weight},
                     {"real_crops", o.real_crops},
                     {"size", o.size},

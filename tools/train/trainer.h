@@ -45,7 +45,10 @@ struct TrainOptions {
   bool mirror = false;         // also train on left-right mirrored copies of the real images
   double boundary_weight = 0;  // F3Net pixel weights 1 + w·|avg(g) − g| on BCE and IoU (0: off)
   bool decoder_context = false;  // RcanConfig::decoder_context
-  bool augment = false;          // random zoom crop, flip and colour per image and step (no cache)
+  bool augment = false;
+  // Share of the real steps drawn from still-image groups (CoSOD layout,
+  // plain folders) rather than video; < 0: every real group equally likely.
+  double still_fraction = -1;  // random zoom crop, flip and colour per image and step (no cache)
   // Re-framed copies of every real group: K fixed random crops (40-90 % of
   // the area, narrower than the frame up to 0.6x aspect), each a group.
   int real_crops = 0;
@@ -86,6 +89,9 @@ struct TrainResult {
   std::string model;  // written final model ("" if interrupted)
   // Real (not synthetic) groups and images trained on, copies included.
   int64_t pool_real_groups = 0, pool_real_images = 0;
+  // Steps of this process drawn from real video groups and from real
+  // still-image groups (the rest were synthetic).
+  int64_t video_steps = 0, still_steps = 0;
   // Speeds by wall clock and by this process's CPU time (all threads): on a
   // shared machine the CPU figures are the ones that compare.
   double cache_images_per_s = 0, cache_images_per_cpu_s = 0;
