@@ -55,10 +55,15 @@ class GroupWindow {
   // Whether any frame has influenced G since the last reset.
   bool has_state() const { return next_index_ > 0; }
 
-  // Totals since construction. Safe to read from any thread while another
+  // Totals since construction or clear_counters(). Safe to read from any thread while another
   // one runs pop() (the element's stats property does).
   int64_t seeds() const { return seeds_.load(std::memory_order_relaxed); }
   int64_t updates() const { return updates_.load(std::memory_order_relaxed); }
+  // Zeroes both totals (the element's start: stats count one run).
+  void clear_counters() {
+    seeds_.store(0, std::memory_order_relaxed);
+    updates_.store(0, std::memory_order_relaxed);
+  }
 
  private:
   struct Entry {

@@ -424,6 +424,7 @@ GstStateChangeReturn cosaliency_change_state(GstElement* element, GstStateChange
 gboolean cosaliency_start(GstBaseTransform* trans) {
   Impl& impl = impl_of(trans);
   impl.stats.clear();
+  impl.stream.group.clear_counters();
   impl.reported_processing_ns = 0;
   impl.latency_posted = false;
   return TRUE;
@@ -1083,8 +1084,8 @@ const char* kDescription =
     "claim is dropped (a WARNING message for the first) and counted in invalid-dropped. The "
     "read-only stats property (and an INFO debug line at EOS and stop) reports frames-in, "
     "frames-out, qos-dropped, invalid-dropped, group-resets (resets that discarded state), "
-    "scene-cuts, seeds, rcau-updates, "
-    "mean-inference-ms and held.\n"
+    "scene-cuts, seeds, rcau-updates, mean-inference-ms (encode, RCAU, decode and mask "
+    "rendering time per encoded frame) and held, all counted from the last start.\n"
     "\n"
     "The model is loaded at NULL->READY (errors: RESOURCE/NOT_FOUND for a missing file, "
     "RESOURCE/SETTINGS for a corrupt or incompatible one or unavailable CUDA); instances "

@@ -709,6 +709,23 @@ TEST(Element, RefreshIntervalCanChangeWhilePlaying) {
   EXPECT_EQ(t.stat("seeds"), 4u);
 }
 
+// Every stats counter, the group window's included, counts from the last start.
+TEST(Element, StatsCountFromTheLastStart) {
+  Harness t("output=mask refresh-interval=0 window-size=2");
+  gst_harness_set_src_caps_str(t.h, caps_str("RGB", 32, 24).c_str());
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, i), i)),
+              GST_FLOW_OK);
+  EXPECT_EQ(t.stat("frames-in"), 3u);
+  EXPECT_EQ(t.stat("seeds"), 1u);         // the first frame
+  EXPECT_EQ(t.stat("rcau-updates"), 2u);  // one RCAU step for each later frame
+  ASSERT_NE(gst_element_set_state(t.element, GST_STATE_READY), GST_STATE_CHANGE_FAILURE);
+  ASSERT_NE(gst_element_set_state(t.element, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  EXPECT_EQ(t.stat("frames-in"), 0u);
+  EXPECT_EQ(t.stat("seeds"), 0u);
+  EXPECT_EQ(t.stat("rcau-updates"), 0u);
+}
+
 // inference-size sets the long side and keeps the aspect ratio: a 64x48
 // frame with inference-size=64 is encoded at 64x48 exactly (48 being a
 // multiple of the model's stride), so the mask equals the engine's at 64x48.
