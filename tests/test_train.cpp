@@ -14,6 +14,7 @@
 
 #include "image.h"
 #include "rcan_io.h"
+#include "tiny_training_data.h"
 #include "trainer.h"
 #include "weights_io.h"
 
@@ -25,50 +26,9 @@ namespace {
 
 const fs::path& root() {
   static const fs::path r = [] {
-    const fs::path p =
-        fs::temp_directory_path() / ("cosal-train-test-" + std::to_string(::getpid()));
-    fs::remove_all(p);
-    // Three sequences of 8 frames, 80x48 (not the 64x64 the model runs at,
-    // so resizing and upsampling to the ground truth are exercised): a
-    // textured square moving over a textured background; mask = the square.
-    for (int s = 0; s < 3; ++s) {
-      const std::string seq = "seq" + std::to_string(s);
-      fs::create_directories(p / "davis/JPEGImages/480p" / seq);
-      fs::create_directories(p / "davis/Annotations/480p" / seq);
-      for (int f = 0; f < 8; ++f) {
-        Image img(80, 48, 3), mask(80, 48, 1);
-        const int x0 = 4 + 3 * f + 5 * s, y0 = 8 + 2 * f;
-        for (int y = 0; y < 48; ++y)
-          for (int x = 0; x < 80; ++x) {
-            const bool in = x >= x0 && x < x0 + 16 && y >= y0 && y < y0 + 16;
-            uint8_t* px = img.row(y) + x * 3;
-            px[0] = static_cast<uint8_t>(in ? 220 : (x * 5 + y * 3 + s * 40) % 120);
-            px[1] = static_cast<uint8_t>(in ? 40 + (x * y) % 60 : (x * y + f) % 140);
-            px[2] = static_cast<uint8_t>(in ? 30 : 90 + (x + y) % 50);
-            mask.row(y)[x] = in ? 255 : 0;
-          }
-        char name[16];
-        std::snprintf(name, sizeof name, "%05d", f);
-        save_png((p / "davis/JPEGImages/480p" / seq / (std::string(name) + ".jpg")).string(), img);
-        save_png((p / "davis/Annotations/480p" / seq / (std::string(name) + ".png")).string(),
-                 mask);
-      }
-    }
-    // Photo-like stamps: textured discs with soft alpha.
-    fs::create_directories(p / "stamps/animals");
-    for (int k = 0; k < 3; ++k) {
-      Image st(64, 64, 4);
-      for (int y = 0; y < 64; ++y)
-        for (int x = 0; x < 64; ++x) {
-          uint8_t* q = st.row(y) + x * 4;
-          const double d = std::hypot(x - 31.5, y - 31.5);
-          q[0] = static_cast<uint8_t>((x * 7 + y * 3 + k * 50) % 256);
-          q[1] = static_cast<uint8_t>((x * y + k * 90) % 256);
-          q[2] = static_cast<uint8_t>(60 * k + 20);
-          q[3] = static_cast<uint8_t>(std::clamp((32 - d) * 64.0, 0.0, 255.0));
-        }
-      save_png((p / "stamps/animals" / ("s" + std::to_string(k) + ".png")).string(), st);
-    }
+    // Three sequences of 8 frames, 80x48 (not the 64x64 the model runs at),
+    // 3 stamps, and still images in a plain folder of groups.
+    const fs::path p = cosal::test::write_tiny_training_data("cosal-train-test", {});
     // Still images in a plain folder of groups: 2 groups of 3, a disc each.
     for (int g = 0; g < 2; ++g) {
       const fs::path dir = p / "plain-groups" / ("group" + std::to_string(g));
@@ -93,6 +53,8 @@ const fs::path& root() {
   }();
   return r;
 }
+const auto* const kCleanup =
+    ::testing::AddGlobalTestEnvironment(new cosal::test::RemoveAtExit([] { return root(); }));
 
 TrainOptions tiny_options(const std::string& name) {
   TrainOptions o;
@@ -337,11 +299,6 @@ TEST(Train, BadOptionsAndDataGiveClearErrors) {
 }
 
 // Removes the generated tree once all tests ran.
-class Cleanup : public ::testing::Environment {
- public:
-  void TearDown() override { fs::remove_all(root()); }
-};
-const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new Cleanup);
 
 // cosal-infer over the tiny tree with a model trained here: every mode writes
 // one map per frame at the ground truth's size, and existing maps are kept

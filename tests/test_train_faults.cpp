@@ -29,6 +29,7 @@
 #include "checkpoint.h"
 #include "image.h"
 #include "rcan_io.h"
+#include "tiny_training_data.h"
 #include "weights_io.h"
 
 namespace fs = std::filesystem;
@@ -36,59 +37,16 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path& root() {
+  // Two sequences of 6 frames at 64x48 and two 48x48 stamps.
   static const fs::path r = [] {
     const fs::path p =
-        fs::temp_directory_path() / ("cosal-train-faults-" + std::to_string(::getpid()));
-    fs::remove_all(p);
-    // Two sequences of 6 frames (a square moving over a texture) and stamps.
-    for (int s = 0; s < 2; ++s) {
-      const std::string seq = "seq" + std::to_string(s);
-      fs::create_directories(p / "davis/JPEGImages/480p" / seq);
-      fs::create_directories(p / "davis/Annotations/480p" / seq);
-      for (int f = 0; f < 6; ++f) {
-        cosal::Image img(64, 48, 3), mask(64, 48, 1);
-        const int x0 = 4 + 4 * f + 7 * s, y0 = 6 + 2 * f;
-        for (int y = 0; y < 48; ++y)
-          for (int x = 0; x < 64; ++x) {
-            const bool in = x >= x0 && x < x0 + 16 && y >= y0 && y < y0 + 16;
-            uint8_t* px = img.row(y) + x * 3;
-            px[0] = static_cast<uint8_t>(in ? 220 : (x * 5 + y * 3 + s * 40) % 120);
-            px[1] = static_cast<uint8_t>(in ? 40 + (x * y) % 60 : (x * y + f) % 140);
-            px[2] = static_cast<uint8_t>(in ? 30 : 90 + (x + y) % 50);
-            mask.row(y)[x] = in ? 255 : 0;
-          }
-        char name[16];
-        std::snprintf(name, sizeof name, "%05d", f);
-        cosal::save_png((p / "davis/JPEGImages/480p" / seq / (std::string(name) + ".jpg")).string(),
-                        img);
-        cosal::save_png(
-            (p / "davis/Annotations/480p" / seq / (std::string(name) + ".png")).string(), mask);
-      }
-    }
-    fs::create_directories(p / "stamps/animals");
-    for (int k = 0; k < 2; ++k) {
-      cosal::Image st(48, 48, 4);
-      for (int y = 0; y < 48; ++y)
-        for (int x = 0; x < 48; ++x) {
-          uint8_t* q = st.row(y) + x * 4;
-          const double d = std::hypot(x - 23.5, y - 23.5);
-          q[0] = static_cast<uint8_t>((x * 7 + y * 3 + k * 50) % 256);
-          q[1] = static_cast<uint8_t>((x * y + k * 90) % 256);
-          q[2] = static_cast<uint8_t>(60 * k + 20);
-          q[3] = static_cast<uint8_t>(std::clamp((24 - d) * 64.0, 0.0, 255.0));
-        }
-      cosal::save_png((p / "stamps/animals" / ("s" + std::to_string(k) + ".png")).string(), st);
-    }
+        cosal::test::write_tiny_training_data("cosal-train-faults", {2, 6, 64, 48, 2, 48});
     return p;
   }();
   return r;
 }
-
-class Cleanup : public ::testing::Environment {
- public:
-  void TearDown() override { fs::remove_all(root()); }
-};
-const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new Cleanup);
+const auto* const kCleanup =
+    ::testing::AddGlobalTestEnvironment(new cosal::test::RemoveAtExit([] { return root(); }));
 
 fs::path train_exe() {
   const char* build = std::getenv("COSAL_BUILD_DIR");
