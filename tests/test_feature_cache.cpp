@@ -60,8 +60,8 @@ TEST(FeatureCache, ReloadsOnlyForTheSameImagesAndBackboneWeights) {
   fill(same, 0);
   ASSERT_TRUE(same.load_features(file.string(), *a, &why)) << why;
   EXPECT_TRUE(same.encoded());
-  EXPECT_TRUE(torch::equal(same.features({0, 1}, torch::kCPU).x,
-                           made.features({0, 1}, torch::kCPU).x));
+  EXPECT_TRUE(
+      torch::equal(same.features({0, 1}, torch::kCPU).x, made.features({0, 1}, torch::kCPU).x));
 
   // Other weights for the same architecture: the cached features are not theirs.
   FeatureCache other_weights;
