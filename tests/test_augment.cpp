@@ -65,3 +65,21 @@ TEST(Augment, SameSeedSameBatch) {
   EXPECT_FALSE(torch::equal(ia, ic));
   EXPECT_EQ(a.state(), b.state());
 }
+
+TEST(Augment, OneDrawForAllKeepsAVideoGroupOneView) {
+  // Four copies of one image: one draw for all leaves them equal; own draws
+  // (the default) make them differ.
+  auto [images, masks] = batch();
+  const torch::Tensor same_i = images.slice(0, 0, 1).repeat({4, 1, 1, 1});
+  const torch::Tensor same_m = masks.slice(0, 0, 1).repeat({4, 1, 1, 1});
+  Rng rng(9);
+  auto [gi, gm] = augment_batch(same_i, same_m, rng, {}, /*one_draw_for_all=*/true);
+  EXPECT_EQ(gi.sizes(), same_i.sizes());
+  for (int64_t k = 1; k < 4; ++k) {
+    EXPECT_TRUE(torch::equal(gi[k], gi[0])) << k;
+    EXPECT_TRUE(torch::equal(gm[k], gm[0])) << k;
+  }
+  EXPECT_FALSE(torch::allclose(gi, same_i, 1e-3, 1e-3));
+  auto [ii, im] = augment_batch(same_i, same_m, rng);
+  EXPECT_FALSE(torch::equal(ii[1], ii[0]));
+}

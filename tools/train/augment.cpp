@@ -10,12 +10,14 @@ namespace F = torch::nn::functional;
 
 std::pair<torch::Tensor, torch::Tensor> augment_batch(const torch::Tensor& images,
                                                       const torch::Tensor& masks, Rng& rng,
-                                                      const AugmentOptions& o) {
+                                                      const AugmentOptions& o,
+                                                      bool one_draw_for_all) {
   torch::NoGradGuard no_grad;
   const int64_t n = images.size(0), h = images.size(2), w = images.size(3);
   std::vector<torch::Tensor> out_i, out_m;
-  for (int64_t k = 0; k < n; ++k) {
-    torch::Tensor img = images[k].unsqueeze(0), m = masks[k].unsqueeze(0);
+  for (int64_t k = 0; k < (one_draw_for_all ? 1 : n); ++k) {
+    torch::Tensor img = one_draw_for_all ? images : images[k].unsqueeze(0);
+    torch::Tensor m = one_draw_for_all ? masks : masks[k].unsqueeze(0);
     // Zoom: a crop of side / zoom at a random place, resized back.
     const double zoom = rng.uniform(1.0, std::max(1.0, o.max_zoom));
     const int64_t ch = std::clamp<int64_t>(std::lround(h / zoom), 1, h);
@@ -39,7 +41,8 @@ std::pair<torch::Tensor, torch::Tensor> augment_batch(const torch::Tensor& image
     const double c = rng.uniform(1 - o.colour, 1 + o.colour);
     const double s = rng.uniform(1 - o.colour, 1 + o.colour);
     img = img * b;
-    img = (img - img.mean()) * c + img.mean();
+    const torch::Tensor mean = img.mean({1, 2, 3}, /*keepdim=*/true);  // per image
+    img = (img - mean) * c + mean;
     const torch::Tensor luma =
         (img.select(1, 0) * 0.299 + img.select(1, 1) * 0.587 + img.select(1, 2) * 0.114)
             .unsqueeze(1);

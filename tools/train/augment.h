@@ -19,8 +19,12 @@ struct AugmentOptions {
 // images: [N,3,H,W] in [0,1]; masks: [N,1,H,W] in [0,1]. Returns both
 // augmented (same shapes, new tensors); draws only from `rng`, so a seed
 // reproduces the run (and a resumed run, whose checkpoint holds the state).
+// `one_draw_for_all`: every image gets the same crop, flip and colours (a
+// video group stays one camera's view, as the RCAU sees it at run time);
+// otherwise each image draws its own (a set of different photos).
 std::pair<torch::Tensor, torch::Tensor> augment_batch(const torch::Tensor& images,
                                                       const torch::Tensor& masks, Rng& rng,
-                                                      const AugmentOptions& options = {});
+                                                      const AugmentOptions& options = {},
+                                                      bool one_draw_for_all = false);
 
 }  // namespace cosal::train

@@ -533,7 +533,7 @@ static TrainResult train_run(const TrainOptions& o) {
                                MobileNetV2Impl::kStride16Block);
     } else {
       images = pool.cache.images(idx, device);
-      if (o.augment) std::tie(images, gt) = augment_batch(images, gt, rng);
+      if (o.augment) std::tie(images, gt) = augment_batch(images, gt, rng, {}, sample.group->video);
       f = net->encode(images);
     }
     const double c_fetched = cpu_seconds();
