@@ -61,6 +61,17 @@ GstBuffer* make_frame(GstVideoFormat format, int w, int h, int seed) {
   return dst;
 }
 
+// Pushes make_frame(format, w, h, i) stamped with index i for i in [first, end).
+::testing::AssertionResult push_frames(Harness& t, GstVideoFormat format, int w, int h, int first,
+                                       int end) {
+  for (int i = first; i < end; ++i) {
+    const GstFlowReturn r = gst_harness_push(t.h, stamped(make_frame(format, w, h, i), i));
+    if (r != GST_FLOW_OK)
+      return ::testing::AssertionFailure() << "frame " << i << ": " << gst_flow_get_name(r);
+  }
+  return ::testing::AssertionSuccess();
+}
+
 // The GRAY8 plane (or the alpha bytes) of an output buffer as a dense vector.
 std::vector<uint8_t> plane_bytes(GstBuffer* buf, GstCaps* caps, bool alpha) {
   GstVideoInfo info;
@@ -206,9 +217,7 @@ TEST(Element, OddAndNonSquareSizesAgreeAcrossOutputs) {
 TEST(Element, ResolutionChangeRenegotiatesAndStartsANewGroup) {
   Harness t("output=mask");
   gst_harness_set_src_caps_str(t.h, caps_str("I420", 64, 48).c_str());
-  for (int i = 0; i < 3; ++i)
-    ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_I420, 64, 48, i), i)),
-              GST_FLOW_OK);
+  ASSERT_TRUE(push_frames(t, GST_VIDEO_FORMAT_I420, 64, 48, 0, 3));
   EXPECT_EQ(t.stat("group-resets"), 0u);
   gst_harness_set_src_caps_str(t.h, caps_str("I420", 40, 30).c_str());
   ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_I420, 40, 30, 3), 3)),
@@ -319,9 +328,7 @@ TEST(Element, SceneCutStartsANewGroup) {
   Harness t("output=mask scene-cut-threshold=0.15");
   gst_harness_set_src_caps_str(t.h, caps_str("RGB", kSize, kSize).c_str());
   // Same scene: frames differ only by the disc's position.
-  for (int i = 0; i < 3; ++i)
-    ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, kSize, kSize, i), i)),
-              GST_FLOW_OK);
+  ASSERT_TRUE(push_frames(t, GST_VIDEO_FORMAT_RGB, kSize, kSize, 0, 3));
   EXPECT_EQ(t.stat("scene-cuts"), 0u);
   // A different scene: inverted picture.
   GstBuffer* b = make_frame(GST_VIDEO_FORMAT_RGB, kSize, kSize, 2);
@@ -339,9 +346,7 @@ TEST(Element, WindowModeReportsLatencyHoldsFramesAndFlushesThemAtEos) {
   gst_harness_set_src_caps_str(t.h, caps_str("RGB", 32, 24).c_str());
   // window-size/2 = 2 frames of 40 ms, no processing measured yet.
   EXPECT_EQ(gst_harness_query_latency(t.h), 80 * GST_MSECOND);
-  for (int i = 0; i < 2; ++i)
-    ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, i), i)),
-              GST_FLOW_OK);
+  ASSERT_TRUE(push_frames(t, GST_VIDEO_FORMAT_RGB, 32, 24, 0, 2));
   EXPECT_EQ(gst_harness_buffers_in_queue(t.h), 0u);
   EXPECT_EQ(t.stat("held"), 2u);
   ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, 2), 2)),
@@ -384,9 +389,7 @@ TEST(Element, QosLateFramesAreDroppedAndCounted) {
   // Downstream says: the frame at 40 ms was 1 s late.
   ASSERT_TRUE(gst_harness_push_upstream_event(
       t.h, gst_event_new_qos(GST_QOS_TYPE_UNDERFLOW, 1.5, GST_SECOND, 40 * GST_MSECOND)));
-  for (int i = 1; i < 4; ++i)
-    ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, i), i)),
-              GST_FLOW_OK);
+  ASSERT_TRUE(push_frames(t, GST_VIDEO_FORMAT_RGB, 32, 24, 1, 4));
   EXPECT_EQ(gst_harness_buffers_in_queue(t.h), 0u);
   EXPECT_EQ(t.stat("qos-dropped"), 3u);
   EXPECT_EQ(t.stat("frames-in"), 1u);
@@ -698,14 +701,10 @@ TEST(MaskUpscaler, BilinearWithAlignedCentresThresholdAndStrides) {
 TEST(Element, RefreshIntervalCanChangeWhilePlaying) {
   Harness t("output=mask refresh-interval=0 window-size=2");
   gst_harness_set_src_caps_str(t.h, caps_str("RGB", 32, 24).c_str());
-  for (int i = 0; i < 4; ++i)
-    ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, i), i)),
-              GST_FLOW_OK);
+  ASSERT_TRUE(push_frames(t, GST_VIDEO_FORMAT_RGB, 32, 24, 0, 4));
   EXPECT_EQ(t.stat("seeds"), 1u);  // only the first frame
   g_object_set(t.element, "refresh-interval", 1, nullptr);
-  for (int i = 4; i < 7; ++i)
-    ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, i), i)),
-              GST_FLOW_OK);
+  ASSERT_TRUE(push_frames(t, GST_VIDEO_FORMAT_RGB, 32, 24, 4, 7));
   EXPECT_EQ(t.stat("seeds"), 4u);
 }
 
@@ -713,9 +712,7 @@ TEST(Element, RefreshIntervalCanChangeWhilePlaying) {
 TEST(Element, StatsCountFromTheLastStart) {
   Harness t("output=mask refresh-interval=0 window-size=2");
   gst_harness_set_src_caps_str(t.h, caps_str("RGB", 32, 24).c_str());
-  for (int i = 0; i < 3; ++i)
-    ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, i), i)),
-              GST_FLOW_OK);
+  ASSERT_TRUE(push_frames(t, GST_VIDEO_FORMAT_RGB, 32, 24, 0, 3));
   EXPECT_EQ(t.stat("frames-in"), 3u);
   EXPECT_EQ(t.stat("seeds"), 1u);         // the first frame
   EXPECT_EQ(t.stat("rcau-updates"), 2u);  // one RCAU step for each later frame
