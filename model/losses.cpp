@@ -30,9 +30,9 @@ torch::Tensor soft_iou_loss(const torch::Tensor& logits, const torch::Tensor& gt
               "soft_iou_loss: logits and gt must both be [N,1,H,W] of one size");
   const torch::Tensor p = torch::sigmoid(logits);
   const torch::Tensor g = gt.to(logits.dtype());
-  const torch::Tensor w = weights.defined() ? weights : torch::ones_like(g);
-  const torch::Tensor inter = (p * g * w).sum({1, 2, 3});
-  const torch::Tensor uni = ((p + g) * w).sum({1, 2, 3}) - inter;
+  auto weighed = [&](const torch::Tensor& t) { return weights.defined() ? t * weights : t; };
+  const torch::Tensor inter = weighed(p * g).sum({1, 2, 3});
+  const torch::Tensor uni = weighed(p + g).sum({1, 2, 3}) - inter;
   // eps keeps an all-background pair (union 0) at loss 0, not NaN.
   return (1.0 - (inter + 1e-6) / (uni + 1e-6)).mean();
 }

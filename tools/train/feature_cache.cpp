@@ -103,7 +103,7 @@ torch::Tensor FeatureCache::masks(const std::vector<int64_t>& idx,
   return torch::stack(ts).to(device, torch::kFloat32).div_(255.0);
 }
 
-torch::Tensor FeatureCache::backbone_sums(BackboneImpl& backbone) {
+torch::Tensor FeatureCache::backbone_sums(const BackboneImpl& backbone) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> sums;
   for (const auto& t : backbone.parameters())
@@ -136,7 +136,7 @@ void FeatureCache::save_features(const std::string& path) const {
   write_file_atomic(path, bytes.str());
 }
 
-bool FeatureCache::load_features(const std::string& path, BackboneImpl& backbone,
+bool FeatureCache::load_features(const std::string& path, const BackboneImpl& backbone,
                                  std::string* why) {
   auto fail = [&](const std::string& w) {
     if (why) *why = path + ": " + w;

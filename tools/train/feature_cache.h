@@ -49,7 +49,8 @@ class FeatureCache {
   void save_features(const std::string& path) const;  // atomic
   // False (and the cache unchanged) when the file is missing, from another
   // pool or made by another `backbone` than this one.
-  bool load_features(const std::string& path, BackboneImpl& backbone, std::string* why = nullptr);
+  bool load_features(const std::string& path, const BackboneImpl& backbone,
+                     std::string* why = nullptr);
 
   // Float32 batches on `device`.
   BackboneFeatures features(const std::vector<int64_t>& idx, const torch::Device& device) const;
@@ -68,7 +69,7 @@ class FeatureCache {
   std::vector<std::vector<torch::Tensor>> skips_;
   torch::Tensor backbone_sums_;  // of the backbone that made x_ and skips_
 
-  static torch::Tensor backbone_sums(BackboneImpl& backbone);
+  static torch::Tensor backbone_sums(const BackboneImpl& backbone);
 };
 
 // HWC uint8 Image <-> CHW tensors.

@@ -49,6 +49,8 @@ double cpu_seconds() {
 struct Pool {
   FeatureCache cache;
   std::vector<PoolGroup> real, synthetic;
+  // `real` split by kind, set once the pool is built (for --still-fraction).
+  std::vector<const PoolGroup*> real_video, real_still;
 };
 
 void say(const TrainOptions& o, const std::string& msg) {
@@ -115,10 +117,8 @@ DrawnGroup sample_group(const Pool& pool, const TrainOptions& o, Rng& rng) {
   if (!synth && o.still_fraction >= 0) {
     // Video and still-image groups in a set share of the real steps, so 105
     // image pairs do not outvote 9 sequences just by being more groups.
-    std::vector<const PoolGroup*> video, still;
-    for (const auto& pg : pool.real) (pg.video ? video : still).push_back(&pg);
-    if (!video.empty() && !still.empty()) {
-      const auto& side = rng.chance(o.still_fraction) ? still : video;
+    if (!pool.real_video.empty() && !pool.real_still.empty()) {
+      const auto& side = rng.chance(o.still_fraction) ? pool.real_still : pool.real_video;
       pick = side[rng.integer(0, static_cast<int64_t>(side.size()) - 1)];
     }
   }
@@ -147,6 +147,7 @@ DrawnGroup sample_group(const Pool& pool, const TrainOptions& o, Rng& rng) {
 void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bool>& video,
                 bool with_distractors, Pool& pool) {
   Rng rng(o.seed * 0x9E3779B97F4A7C15ULL + 17);
+  auto to_input = [&](const Image& im) { return resize(im, o.size, o.input_height()); };
   std::vector<Image> backgrounds;
   const bool want_backgrounds = !o.stamps.empty() && o.synthetic_groups > 0;
   Progress prog("load", static_cast<int64_t>(data.num_samples()), 0, stderr, 10.0);
@@ -174,17 +175,15 @@ void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bo
     }
     for (const auto& s : g.samples) {
       const LoadedSample ls = load_sample(s);
-      pg.items.push_back(pool.cache.add(resize(ls.image, o.size, o.input_height()),
-                                        resize(ls.mask, o.size, o.input_height())));
+      pg.items.push_back(pool.cache.add(to_input(ls.image), to_input(ls.mask)));
       for (size_t k = 0; k < rects.size(); ++k) {
         const int iw = ls.image.width, ih = ls.image.height;
         const int x = std::clamp(static_cast<int>(std::lround(rects[k].x * iw)), 0, iw - 1);
         const int y = std::clamp(static_cast<int>(std::lround(rects[k].y * ih)), 0, ih - 1);
         const int w = std::clamp(static_cast<int>(std::lround(rects[k].w * iw)), 1, iw - x);
         const int h = std::clamp(static_cast<int>(std::lround(rects[k].h * ih)), 1, ih - y);
-        cropped[k].items.push_back(
-            pool.cache.add(resize(crop(ls.image, x, y, w, h), o.size, o.input_height()),
-                           resize(crop(ls.mask, x, y, w, h), o.size, o.input_height())));
+        cropped[k].items.push_back(pool.cache.add(to_input(crop(ls.image, x, y, w, h)),
+                                                  to_input(crop(ls.mask, x, y, w, h))));
       }
       // Object-free crops of real frames: backgrounds without unlabelled
       // objects (the notes' lesson), only from fully annotated video.
@@ -237,8 +236,7 @@ void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bo
     for (const auto& m : sg.members) {
       pg.items.push_back(o.input_height() == o.size
                              ? pool.cache.add(m.image, m.mask)
-                             : pool.cache.add(resize(m.image, o.size, o.input_height()),
-                                              resize(m.mask, o.size, o.input_height())));
+                             : pool.cache.add(to_input(m.image), to_input(m.mask)));
     }
     pool.synthetic.push_back(std::move(pg));
   }
@@ -392,6 +390,7 @@ static TrainResult train_run(const TrainOptions& o) {
   // --- pool
   Pool pool;
   build_pool(o, data, video, cfg.uses_group(), pool);
+  for (const auto& pg : pool.real) (pg.video ? pool.real_video : pool.real_still).push_back(&pg);
   TrainResult result;
   result.pool_real_groups = static_cast<int64_t>(pool.real.size());
   for (const auto& g : pool.real) result.pool_real_images += static_cast<int64_t>(g.items.size());
@@ -500,6 +499,8 @@ static TrainResult train_run(const TrainOptions& o) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   };
 
+  // F3Net's kernel of 31 at 352 px, scaled to the input (odd).
+  const int64_t boundary_kernel = 2 * std::max<int64_t>(1, o.size * 15 / 352) + 1;
   Progress prog("train", o.steps, st.step, stderr, 15.0);
   double ema = -1, ema_c = 0;
   const int64_t first_step = st.step;
@@ -538,10 +539,8 @@ static TrainResult train_run(const TrainOptions& o) {
     }
     const double c_fetched = cpu_seconds();
     const RcanOutput out = net->forward_features(f, o.input_height(), o.size);
-    // F3Net's kernel of 31 at 352 px, scaled to the input (odd).
     const torch::Tensor pixel_weights =
-        o.boundary_weight > 0 ? boundary_weights(gt, o.boundary_weight,
-                                                 2 * std::max<int64_t>(1, o.size * 15 / 352) + 1)
+        o.boundary_weight > 0 ? boundary_weights(gt, o.boundary_weight, boundary_kernel)
                               : torch::Tensor();
     torch::Tensor bce = saliency_loss(out.logits, gt, pixel_weights);
     torch::Tensor loss = bce;
