@@ -17,6 +17,7 @@
 #include "engine.h"
 #include "gstcosaliency.h"
 #include "mask_upscaler.h"
+#include "run_to_end.h"
 
 namespace fs = std::filesystem;
 
@@ -418,11 +419,9 @@ TEST(Element, FiftyStateCyclesThroughPlaying) {
   for (int i = 0; i < 50; ++i) {
     ASSERT_NE(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE) << i;
     if (i % 10 == 0) {  // now and then run to the end; otherwise stop mid-stream
-      GstMessage* m = gst_bus_timed_pop_filtered(
-          bus, 20 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-      ASSERT_NE(m, nullptr);
-      EXPECT_EQ(GST_MESSAGE_TYPE(m), GST_MESSAGE_EOS);
-      gst_message_unref(m);
+      std::string error;
+      EXPECT_EQ(cosal::test::run_to_end(pipeline, 20 * GST_SECOND, &error), GST_MESSAGE_EOS)
+          << i << ": " << error;
     } else {
       gst_element_get_state(pipeline, nullptr, nullptr, 5 * GST_SECOND);
     }

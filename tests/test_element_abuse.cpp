@@ -25,6 +25,7 @@
 #include "element_fixture.h"
 #include "engine.h"
 #include "gstcosaliency.h"
+#include "run_to_end.h"
 
 namespace fs = std::filesystem;
 
@@ -75,46 +76,6 @@ GstBuffer* make_frame(const char* format, int w, int h, int seed) {
     map.data[i] = static_cast<uint8_t>((i * 7 + static_cast<gsize>(seed) * 31) & 0xff);
   gst_buffer_unmap(b, &map);
   return b;
-}
-
-// Pops messages until EOS or ERROR (re-computing latency when asked, counting
-// warnings); returns the final message type (0 on timeout) and the error text.
-GstMessageType run_to_end(GstElement* pipeline, GstClockTime timeout, std::string* error,
-                          int* warnings = nullptr) {
-  GstBus* bus = gst_element_get_bus(pipeline);
-  const gint64 deadline = g_get_monotonic_time() + static_cast<gint64>(timeout / 1000);
-  GstMessageType result = static_cast<GstMessageType>(0);
-  while (g_get_monotonic_time() < deadline) {
-    GstMessage* m = gst_bus_timed_pop_filtered(
-        bus, 100 * GST_MSECOND,
-        static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_LATENCY |
-                                    GST_MESSAGE_WARNING));
-    if (!m) continue;
-    const GstMessageType t = GST_MESSAGE_TYPE(m);
-    if (t == GST_MESSAGE_WARNING) {
-      if (warnings) ++*warnings;
-      gst_message_unref(m);
-      continue;
-    }
-    if (t == GST_MESSAGE_LATENCY) {
-      gst_bin_recalculate_latency(GST_BIN(pipeline));
-      gst_message_unref(m);
-      continue;
-    }
-    if (t == GST_MESSAGE_ERROR && error) {
-      GError* e = nullptr;
-      gchar* dbg = nullptr;
-      gst_message_parse_error(m, &e, &dbg);
-      *error = std::string(e->message) + " (" + (dbg ? dbg : "") + ")";
-      g_error_free(e);
-      g_free(dbg);
-    }
-    gst_message_unref(m);
-    result = t;
-    break;
-  }
-  gst_object_unref(bus);
-  return result;
 }
 
 // Counts buffers reaching a pad and, for GRAY8 masks, a checksum per frame.

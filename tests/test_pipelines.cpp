@@ -13,6 +13,7 @@
 
 #include "engine.h"
 #include "image.h"
+#include "run_to_end.h"
 
 namespace fs = std::filesystem;
 
@@ -58,12 +59,7 @@ class Env : public ::testing::Environment {
       return false;
     }
     gst_element_set_state(p, GST_STATE_PLAYING);
-    GstBus* bus = gst_element_get_bus(p);
-    GstMessage* m = gst_bus_timed_pop_filtered(
-        bus, 60 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-    const bool ok = m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS;
-    if (m) gst_message_unref(m);
-    gst_object_unref(bus);
+    const bool ok = cosal::test::run_to_end(p, 60 * GST_SECOND, nullptr) == GST_MESSAGE_EOS;
     gst_element_set_state(p, GST_STATE_NULL);
     if (keep)
       *keep = p;
@@ -118,12 +114,7 @@ int count_frames(const fs::path& file, std::string* format = nullptr) {
   gst_object_unref(pad);
   gst_object_unref(id);
   gst_element_set_state(p, GST_STATE_PLAYING);
-  GstBus* bus = gst_element_get_bus(p);
-  GstMessage* m = gst_bus_timed_pop_filtered(
-      bus, 60 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-  const bool ok = m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS;
-  if (m) gst_message_unref(m);
-  gst_object_unref(bus);
+  const bool ok = cosal::test::run_to_end(p, 60 * GST_SECOND, nullptr) == GST_MESSAGE_EOS;
   gst_element_set_state(p, GST_STATE_NULL);
   gst_object_unref(p);
   if (format) *format = count.format;

@@ -16,11 +16,13 @@
 #include "rcan_io.h"
 #include "tiny_training_data.h"
 #include "trainer.h"
+#include "weights_compare.h"
 #include "weights_io.h"
 
 namespace fs = std::filesystem;
 using namespace cosal;
 using namespace cosal::train;
+using cosal::test::max_weight_difference;
 
 namespace {
 
@@ -85,14 +87,6 @@ TrainOptions tiny_options(const std::string& name) {
 }
 
 TrainResult run_training(const TrainOptions& o) { return cosal::train::train(o); }
-
-double max_difference(const std::string& a, const std::string& b) {
-  const NamedTensors ta = module_state(*load_rcan(a)), tb = module_state(*load_rcan(b));
-  EXPECT_EQ(ta.size(), tb.size());
-  double m = 0;
-  for (const auto& [k, v] : ta) m = std::max(m, (v - tb.at(k)).abs().max().item<double>());
-  return m;
-}
 
 }  // namespace
 
@@ -225,7 +219,7 @@ TEST(Train, ResumedRunReproducesTheUninterruptedRun) {
   // The same seed twice gives the same model.
   const TrainOptions again = tiny_options("again");
   run_training(again);
-  EXPECT_LE(max_difference(full.out, again.out), 1e-6);
+  EXPECT_LE(max_weight_difference(full.out, again.out), 1e-6);
 
   TrainOptions part = tiny_options("parts");
   part.stop_after = 5;  // a checkpoint between the periodic ones (4, 8)
@@ -241,13 +235,13 @@ TEST(Train, ResumedRunReproducesTheUninterruptedRun) {
   const TrainResult b2 = run_training(part);
   EXPECT_FALSE(b2.interrupted);
   EXPECT_EQ(b2.steps, 10);
-  EXPECT_LE(max_difference(full.out, part.out), 1e-6);
+  EXPECT_LE(max_weight_difference(full.out, part.out), 1e-6);
 
   // A different seed gives a different model: the comparison can fail.
   TrainOptions other = tiny_options("other");
   other.seed = 6;
   run_training(other);
-  EXPECT_GT(max_difference(full.out, other.out), 1e-4);
+  EXPECT_GT(max_weight_difference(full.out, other.out), 1e-4);
 }
 
 TEST(Train, StopRequestCheckpointsAndResumes) {

@@ -18,10 +18,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,10 +27,14 @@
 #include "checkpoint.h"
 #include "image.h"
 #include "rcan_io.h"
+#include "test_util.h"
 #include "tiny_training_data.h"
+#include "weights_compare.h"
 #include "weights_io.h"
 
 namespace fs = std::filesystem;
+using cosal::test::max_weight_difference;
+using cosal::test::slurp;
 
 namespace {
 
@@ -131,13 +133,6 @@ int wait_exit(pid_t pid, int* signal_out = nullptr) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Watches a folder for checkpoint files being created (the temporary file)
 // and renamed into place.
 class DirWatch {
@@ -186,15 +181,6 @@ int64_t checkpoint_step(const fs::path& path) {
   root.read("optimizer", optim);
   root.read("step", t);
   return t.item<int64_t>();
-}
-
-double max_difference(const std::string& a, const std::string& b) {
-  const cosal::NamedTensors ta = cosal::module_state(*cosal::load_rcan(a)),
-                            tb = cosal::module_state(*cosal::load_rcan(b));
-  EXPECT_EQ(ta.size(), tb.size());
-  double m = 0;
-  for (const auto& [k, v] : ta) m = std::max(m, (v - tb.at(k)).abs().max().item<double>());
-  return m;
 }
 
 // The uninterrupted run everything is compared with (trained once).
@@ -248,7 +234,7 @@ TEST(TrainFaults, SigintCheckpointsExitsCleanlyAndResumeReproducesTheRun) {
   EXPECT_NE(meta["cosal.provenance"].find("\"steps\":" + std::to_string(kSteps)),
             std::string::npos);
   // Same run: stopping and resuming changes nothing.
-  EXPECT_LE(max_difference(ref, (run / "model.safetensors").string()), 1e-6);
+  EXPECT_LE(max_weight_difference(ref, (run / "model.safetensors").string()), 1e-6);
   std::printf(
       "SIGINT at step %lld: exit 130, checkpoint valid, resumed to %d, equal to the "
       "uninterrupted run\n",
@@ -301,7 +287,7 @@ TEST(TrainFaults, SigkillWhileWritingACheckpointLeavesThePreviousOneValid) {
     if (trial == 0) args.push_back("--resume");
   }
   ASSERT_EQ(wait_exit(spawn(args, run / "final.txt")), 0) << slurp(run / "final.txt");
-  EXPECT_LE(max_difference(ref, (run / "model.safetensors").string()), 1e-6);
+  EXPECT_LE(max_weight_difference(ref, (run / "model.safetensors").string()), 1e-6);
   // The killed writers' temporary files are cleaned up by the next writer.
   for (const auto& e : fs::directory_iterator(work))
     EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos)
