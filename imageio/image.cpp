@@ -87,6 +87,15 @@ Image crop(const Image& image, int x, int y, int w, int h) {
   return out;
 }
 
+void mirror(Image& image) {
+  const int c = image.channels, w = image.width;
+  for (int y = 0; y < image.height; ++y) {
+    uint8_t* row = image.row(y);
+    for (int x = 0; x < w / 2; ++x)
+      std::swap_ranges(row + x * c, row + (x + 1) * c, row + (w - 1 - x) * c);
+  }
+}
+
 Image resize(const Image& image, int width, int height) {
   if (width <= 0 || height <= 0) throw ImageError("resize: bad target size");
   Image out(width, height, image.channels);

@@ -46,4 +46,7 @@ Image resize(const Image& image, int width, int height);
 // is empty or not inside the image.
 Image crop(const Image& image, int x, int y, int w, int h);
 
+// Mirrors the image left-right in place, any channel count.
+void mirror(Image& image);
+
 }  // namespace cosal

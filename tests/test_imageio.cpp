@@ -63,3 +63,21 @@ TEST(ImageIo, CropCopiesTheRectangleAndRefusesOutside) {
   EXPECT_THROW(cosal::crop(img, 0, 0, 0, 1), cosal::ImageError);  // empty
   EXPECT_THROW(cosal::crop(img, -1, 0, 2, 2), cosal::ImageError);
 }
+
+TEST(ImageIo, MirrorReversesEveryRowKeepingPixelsWhole) {
+  for (int channels : {1, 3, 4}) {
+    for (int width : {1, 4, 5}) {  // odd widths keep the middle column
+      cosal::Image img(width, 3, channels);
+      for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>(i);
+      cosal::Image m = img;
+      cosal::mirror(m);
+      for (int y = 0; y < 3; ++y)
+        for (int x = 0; x < width; ++x)
+          for (int ch = 0; ch < channels; ++ch)
+            EXPECT_EQ(m.row(y)[x * channels + ch], img.row(y)[(width - 1 - x) * channels + ch])
+                << channels << " channels, width " << width;
+      cosal::mirror(m);
+      EXPECT_EQ(m.pixels, img.pixels);
+    }
+  }
+}

@@ -1,7 +1,7 @@
 // On-the-fly augmentation of a training batch, for runs that encode images
-// every step (no feature cache): each image gets its own random zoom crop,
-// left-right flip and colour jitter, its mask the same geometry. The pool
-// holds 9 short sequences; these make each step see a new framing of them.
+// every step (no feature cache): a random zoom crop, left-right flip and
+// colour jitter, the masks given the same geometry. The pool holds 9 short
+// sequences; these make each step see a new framing of them.
 #pragma once
 
 #include <torch/torch.h>

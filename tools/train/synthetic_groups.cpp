@@ -139,12 +139,7 @@ bool object_free_crop(const Image& frame, const Image& mask, Rng& rng, int size,
                         (static_cast<double>(side) * side);
     if (frac >= max_object_fraction) continue;
     Image square = crop(frame, x0, y0, side, side);
-    if (flip)
-      for (int y = 0; y < side; ++y) {
-        uint8_t* row = square.row(y);
-        for (int x = 0; x < side / 2; ++x)
-          std::swap_ranges(row + x * 3, row + x * 3 + 3, row + (side - 1 - x) * 3);
-      }
+    if (flip) mirror(square);
     *out = resize(square, size, size);
     if (where) *where = Rect{x0, y0, side, side};
     return true;
@@ -169,12 +164,9 @@ Image transform_stamp(const Stamp& stamp, double longer_side, bool flip, bool ji
   const double brightness = jitter ? rng.uniform(-25, 25) : 0;
   const double contrast = jitter ? rng.uniform(0.8, 1.2) : 1;
   const double saturation = jitter ? rng.uniform(0.7, 1.3) : 1;
-  for (int y = 0; y < h; ++y) {
+  if (flip) mirror(img);
+  for (int y = 0; y < h && jitter; ++y) {
     uint8_t* row = img.row(y);
-    if (flip)
-      for (int x = 0; x < w / 2; ++x)
-        std::swap_ranges(row + x * 4, row + x * 4 + 4, row + (w - 1 - x) * 4);
-    if (!jitter) continue;
     for (int x = 0; x < w; ++x) {
       uint8_t* p = row + x * 4;
       const double a = p[3] / 255.0;

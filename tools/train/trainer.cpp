@@ -49,7 +49,7 @@ double cpu_seconds() {
 struct Pool {
   FeatureCache cache;
   std::vector<PoolGroup> real, synthetic;
-  // `real` split by kind, set once the pool is built (for --still-fraction).
+  // `real` split by kind, set by build_pool once `real` is final (for --still-fraction).
   std::vector<const PoolGroup*> real_video, real_still;
 };
 
@@ -210,6 +210,7 @@ void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bo
       pool.real.push_back(std::move(pg));
     }
   }
+  for (const auto& pg : pool.real) (pg.video ? pool.real_video : pool.real_still).push_back(&pg);
   if (!o.quiet) prog.finish();
   if (!want_backgrounds) return;
   std::vector<std::string> rejected;
@@ -390,7 +391,6 @@ static TrainResult train_run(const TrainOptions& o) {
   // --- pool
   Pool pool;
   build_pool(o, data, video, cfg.uses_group(), pool);
-  for (const auto& pg : pool.real) (pg.video ? pool.real_video : pool.real_still).push_back(&pg);
   TrainResult result;
   result.pool_real_groups = static_cast<int64_t>(pool.real.size());
   for (const auto& g : pool.real) result.pool_real_images += static_cast<int64_t>(g.items.size());

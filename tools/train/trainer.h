@@ -45,10 +45,13 @@ struct TrainOptions {
   bool mirror = false;         // also train on left-right mirrored copies of the real images
   double boundary_weight = 0;  // F3Net pixel weights 1 + w·|avg(g) − g| on BCE and IoU (0: off)
   bool decoder_context = false;  // RcanConfig::decoder_context
+  // A random zoom crop, flip and colour each step: one draw per video group,
+  // one per image of a still-image set (augment.h); images are encoded every
+  // step (no cache).
   bool augment = false;
   // Share of the real steps drawn from still-image groups (CoSOD layout,
   // plain folders) rather than video; < 0: every real group equally likely.
-  double still_fraction = -1;  // random zoom crop, flip and colour per image and step (no cache)
+  double still_fraction = -1;
   // Re-framed copies of every real group: K fixed random crops (40-90 % of
   // the area, narrower than the frame up to 0.6x aspect), each a group.
   int real_crops = 0;
