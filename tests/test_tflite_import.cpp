@@ -17,6 +17,7 @@
 #include "deeplab_v3.h"
 #include "image.h"
 #include "mobilenet_v2.h"
+#include "tflite_import.h"
 #include "tflite_model.h"
 #include "weights_io.h"
 

@@ -43,9 +43,4 @@ class DeepLabV3Impl : public torch::nn::Module {
 };
 TORCH_MODULE(DeepLabV3);
 
-// Builds DeepLabV3-MobileNetV2 from the TFLite PASCAL model (uint8/int8,
-// per-tensor or per-channel). Throws tflite::FormatError("<path>: ...") when
-// the file is not that network.
-std::shared_ptr<DeepLabV3Impl> import_deeplabv3_mnv2_tflite(const std::string& path);
-
 }  // namespace cosal

@@ -6,8 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "deeplab_v3.h"
-#include "mobilenet_v2.h"
+#include "tflite_import.h"
 #include "tflite_model.h"
 
 namespace cosal {

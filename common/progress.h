@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <string>
 
-namespace cosal::train {
+namespace cosal {
 
 std::string format_duration(double seconds);  // "1h02m", "3m05s", "12s"
 
@@ -34,4 +34,4 @@ class Progress {
   int64_t last_done_ = 0;
 };
 
-}  // namespace cosal::train
+}  // namespace cosal

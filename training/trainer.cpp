@@ -25,6 +25,7 @@
 #include "rcan.h"
 #include "rcan_io.h"
 #include "synthetic_groups.h"
+#include "tflite_import.h"
 #include "validation.h"
 #include "weights_io.h"
 

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-namespace cosal::train {
+namespace cosal {
 
 std::string format_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
@@ -68,4 +68,4 @@ void Progress::draw(int64_t done, const std::string& extra, bool final) {
   std::fflush(out_);
 }
 
-}  // namespace cosal::train
+}  // namespace cosal
