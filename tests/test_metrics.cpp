@@ -561,6 +561,39 @@ TEST(Evaluator, PerImageAndPerGroupAveragesDiffer) {
   EXPECT_DOUBLE_EQ(r.temporal_outside, 0.0);
 }
 
+TEST(Evaluator, BoundaryFAndJAndFPerImageAndPerGroup) {
+  // Group "a": twice the 10 x 10 square shifted by 2 with r = 1 (40 x 30):
+  // F = 22/40 (ShiftWithinAndBeyondTolerance), J = 80 / 120. Group "b": one
+  // perfect frame, F = J = 1.
+  auto square = [](int x0) {
+    Image img(40, 30, 1, 0);
+    for (int y = 10; y < 20; ++y)
+      for (int x = x0; x < x0 + 10; ++x) img.row(y)[x] = 255;
+    return img;
+  };
+  const Image gt = square(10), shifted = square(12);
+  Evaluator ev;
+  ev.add("a", "0", shifted, gt);
+  ev.add("a", "1", shifted, gt);
+  ev.add("b", "0", gt, gt);
+  const EvaluationReport r = ev.report();
+  const double fa = 22.0 / 40, ja = 80.0 / 120;
+  EXPECT_DOUBLE_EQ(r.images[0].scores.boundary_f, fa);
+  EXPECT_DOUBLE_EQ(r.images[0].scores.jf, (ja + fa) / 2);
+  EXPECT_DOUBLE_EQ(r.groups[0].scores.boundary_f, fa);
+  EXPECT_DOUBLE_EQ(r.groups[1].scores.jf, 1.0);
+  EXPECT_DOUBLE_EQ(r.per_image.scores.boundary_f, (2 * fa + 1) / 3);
+  EXPECT_DOUBLE_EQ(r.per_image.scores.jf, ((2 * ja + 1) / 3 + (2 * fa + 1) / 3) / 2);
+  EXPECT_DOUBLE_EQ(r.per_group.boundary_f, (fa + 1) / 2);
+  EXPECT_DOUBLE_EQ(r.per_group.jf, ((ja + 1) / 2 + (fa + 1) / 2) / 2);
+  // The report's names: J&F beside boundaryF, after the existing keys.
+  const auto names = named(r.per_group);
+  ASSERT_EQ(names.size(), 12u);
+  EXPECT_EQ(names[9].first, "IoU");
+  EXPECT_EQ(names[10].first, "boundaryF");
+  EXPECT_EQ(names[11].first, "J&F");
+}
+
 TEST(Evaluator, MaxOfMeanCurveIsNotMeanOfMaxima) {
   // Two images whose best thresholds differ: the set's maxF (max of the
   // averaged curve) is below the mean of the per-image maxima.
