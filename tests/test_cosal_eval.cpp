@@ -220,6 +220,7 @@ TEST(CosalEvalTool, RunsRefusesToOverwriteAndReportsErrors) {
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("method a"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("method b"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("J&F"), std::string::npos) << r.output;
   const auto j = nlohmann::json::parse(slurp(fs::path(out) / "summary.json"));
   EXPECT_EQ(j.at("methods").size(), 2u);
   EXPECT_TRUE(fs::exists(fs::path(out) / "temporal.png"));
@@ -237,4 +238,30 @@ TEST(CosalEvalTool, RunsRefusesToOverwriteAndReportsErrors) {
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("/nonexistent/preds"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(out + "3")) << "nothing is written when the evaluation fails";
+}
+
+TEST(CosalEvalTool, HelpAndUsageErrors) {
+  const std::string tool = cosal::test::tool_path("cosal-eval");
+  if (tool.empty()) GTEST_SKIP() << "cosal-eval not built (COSAL_BUILD_DIR)";
+  RunResult r = run(tool + " --help");
+  EXPECT_EQ(r.status, 0) << r.output;
+  for (const char* option : {"--pred=[NAME=]DIR", "--gt=DIR", "--out=DIR", "--groups=a,b,c",
+                             "--force", "--matlab", "Exit status"})
+    EXPECT_NE(r.output.find(option), std::string::npos) << option << " in\n" << r.output;
+  EXPECT_EQ(run(tool + " -h").status, 0);
+
+  const std::string ok_args = " --gt g --out o --pred p";
+  struct Case {
+    std::string args, message;
+  };
+  for (const Case& c : {Case{" --bogus" + ok_args, "cosal-eval: Unknown option --bogus"},
+                        Case{ok_args + " --gt", "cosal-eval: Missing argument for --gt"},
+                        Case{ok_args + " stray", "cosal-eval: unexpected argument stray"},
+                        Case{" --gt g --pred p", "cosal-eval: --out is required"},
+                        Case{" --gt g --out o --pred a/p --pred b/p", "named 'p'"}}) {
+    r = run(tool + c.args);
+    EXPECT_EQ(r.status, 2) << c.args << ": " << r.output;
+    EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << ": " << r.output;
+    EXPECT_NE(r.output.find("--help"), std::string::npos) << c.args << ": " << r.output;
+  }
 }
