@@ -9,9 +9,9 @@
 namespace cosal::metrics {
 
 std::vector<std::pair<std::string, double>> named(const Scores& s) {
-  return {{"Sm", s.sm},        {"MAE", s.mae},    {"adpF", s.adp_f}, {"maxF", s.max_f},
-          {"meanF", s.mean_f}, {"adpE", s.adp_e}, {"maxE", s.max_e}, {"meanE", s.mean_e},
-          {"wF", s.wf},        {"IoU", s.iou}};
+  return {{"Sm", s.sm},        {"MAE", s.mae},    {"adpF", s.adp_f},           {"maxF", s.max_f},
+          {"meanF", s.mean_f}, {"adpE", s.adp_e}, {"maxE", s.max_e},           {"meanE", s.mean_e},
+          {"wF", s.wf},        {"IoU", s.iou},    {"boundaryF", s.boundary_f}, {"J&F", s.jf}};
 }
 
 PairMetrics evaluate_pair(const PreparedPair& pair, const EvaluatorOptions& options) {
@@ -33,6 +33,8 @@ PairMetrics evaluate_pair(const PreparedPair& pair, const EvaluatorOptions& opti
   s.mean_e = curve_mean(e.curve);
   s.wf = weighted_f(pair);
   s.iou = iou(pair);
+  s.boundary_f = boundary_f(pair).f;
+  s.jf = (s.iou + s.boundary_f) / 2;
   return m;
 }
 
@@ -58,6 +60,7 @@ void Evaluator::Accumulator::add(const PairMetrics& m) {
   sum.adp_e += m.scores.adp_e;
   sum.wf += m.scores.wf;
   sum.iou += m.scores.iou;
+  sum.boundary_f += m.scores.boundary_f;
   add_curve(curve_sum.precision, m.curves.precision);
   add_curve(curve_sum.recall, m.curves.recall);
   add_curve(curve_sum.f, m.curves.f);
@@ -81,6 +84,8 @@ SetResult Evaluator::Accumulator::result(const std::string& name) const {
   s.adp_e = sum.adp_e * k;
   s.wf = sum.wf * k;
   s.iou = sum.iou * k;
+  s.boundary_f = sum.boundary_f * k;
+  s.jf = (s.iou + s.boundary_f) / 2;
   s.max_f = curve_max(r.curves.f);
   s.mean_f = curve_mean(r.curves.f);
   s.max_e = curve_max(r.curves.e);
@@ -146,11 +151,13 @@ EvaluationReport Evaluator::report() const {
       s.mean_e += g.scores.mean_e;
       s.wf += g.scores.wf;
       s.iou += g.scores.iou;
+      s.boundary_f += g.scores.boundary_f;
     }
     const double k = 1.0 / static_cast<double>(r.groups.size());
     for (double* v : {&s.sm, &s.mae, &s.adp_f, &s.max_f, &s.mean_f, &s.adp_e, &s.max_e, &s.mean_e,
-                      &s.wf, &s.iou})
+                      &s.wf, &s.iou, &s.boundary_f})
       *v *= k;
+    s.jf = (s.iou + s.boundary_f) / 2;
   }
   return r;
 }

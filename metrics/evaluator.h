@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "boundary_f.h"
 #include "e_measure.h"
 #include "f_measure.h"
 #include "image.h"
@@ -23,6 +24,9 @@ namespace cosal::metrics {
 struct Scores {
   double sm = 0, mae = 0, adp_f = 0, max_f = 0, mean_f = 0, adp_e = 0, max_e = 0, mean_e = 0,
          wf = 0, iou = 0;
+  // DAVIS's boundary F, and J&F = (J + F) / 2 with J = iou. Of a set, J&F is
+  // taken from the set's mean J and F, which equals the mean of the J&Fs.
+  double boundary_f = 0, jf = 0;
 };
 
 // Names and values in a fixed order, for tables, CSV and JSON.

@@ -3,6 +3,7 @@
 // the executable itself ($COSAL_BUILD_DIR/tools/cosal-eval).
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -89,6 +90,20 @@ TEST(EvalDataset, EndToEndOnGeneratedDataset) {
   EXPECT_DOUBLE_EQ(r.groups[1].temporal.inside(), 8.0 / 64.0);
   EXPECT_DOUBLE_EQ(r.groups[1].temporal.outside(), 8.0 / (24 * 16 - 64));
   EXPECT_DOUBLE_EQ(r.groups[0].temporal.inside(), 0.0);
+  // DAVIS's J and F (r = ceil(0.008 * 28.8) = 1). walk: perfect, 1 and 1.
+  // still: J = 64 / 100; the 10 x 10 prediction's 40 contour pixels lie one
+  // pixel outside the 8 x 8 truth's 32, all within reach except its 4
+  // corners (sqrt 2 away): P = 36 / 40, R = 1, F = 18 / 19.
+  const double f_still = 18.0 / 19, j_still = 0.64;
+  EXPECT_DOUBLE_EQ(r.groups[0].scores.boundary_f, f_still);
+  EXPECT_DOUBLE_EQ(r.groups[0].scores.iou, j_still);
+  EXPECT_DOUBLE_EQ(r.groups[1].scores.boundary_f, 1.0);
+  EXPECT_DOUBLE_EQ(r.groups[1].scores.jf, 1.0);
+  EXPECT_DOUBLE_EQ(r.images[0].scores.jf, (j_still + f_still) / 2);
+  EXPECT_DOUBLE_EQ(r.per_image.scores.boundary_f, (2 * f_still + 3) / 5);
+  EXPECT_DOUBLE_EQ(r.per_group.boundary_f, (f_still + 1) / 2);
+  const double jf_per_group = ((j_still + 1) / 2 + (f_still + 1) / 2) / 2;
+  EXPECT_DOUBLE_EQ(r.per_group.jf, jf_per_group);
 
   const fs::path out = tmp.path / "out";
   cosal::eval::write_outputs(out.string(), {m}, gt);
@@ -108,15 +123,31 @@ TEST(EvalDataset, EndToEndOnGeneratedDataset) {
   EXPECT_EQ(mj.at("groups").size(), 2u);
   EXPECT_EQ(mj.at("curves").at("precision").size(), 256u);
   EXPECT_TRUE(mj.at("temporal").at("inside").is_number());
+  EXPECT_NEAR(mj.at("per_group").at("boundaryF").get<double>(), (f_still + 1) / 2, 1e-12);
+  EXPECT_NEAR(mj.at("per_group").at("J&F").get<double>(), jf_per_group, 1e-12);
+  EXPECT_NEAR(mj.at("per_image").at("boundaryF").get<double>(), (2 * f_still + 3) / 5, 1e-12);
+  EXPECT_NEAR(mj.at("groups").at(0).at("scores").at("boundaryF").get<double>(), f_still, 1e-12);
+  EXPECT_EQ(mj.at("groups").at(1).at("scores").at("J&F"), 1.0);
+  EXPECT_TRUE(j.at("definitions").contains("boundaryF"));
+  EXPECT_TRUE(j.at("definitions").contains("J&F"));
   const std::string csv = slurp(out / "per_group.csv");
   EXPECT_EQ(csv.rfind("method,group,images,Sm,MAE", 0), 0u) << csv;
+  EXPECT_NE(csv.find(",IoU,boundaryF,J&F,temporal_inside,"), std::string::npos) << csv;
   EXPECT_NE(csv.find("mine,walk,3,"), std::string::npos) << csv;
+  // still's row ends with IoU, F, J&F, then its temporal numbers (0, 0).
+  char still_row[160];
+  std::snprintf(still_row, sizeof still_row, ",%.6f,%.6f,%.6f,0.000000,0.000000\n", j_still,
+                f_still, (j_still + f_still) / 2);
+  EXPECT_NE(csv.find(still_row), std::string::npos) << still_row << " in\n" << csv;
   EXPECT_NE(slurp(out / "pr_curve.svg").find("<svg"), std::string::npos);
   EXPECT_EQ(slurp(out / "pr_curve.png").substr(1, 3), "PNG");
   // The stdout table names every group.
   const std::string table = cosal::eval::summary_table({m});
   EXPECT_NE(table.find("still"), std::string::npos);
   EXPECT_NE(table.find("(per-group mean)"), std::string::npos);
+  EXPECT_NE(table.find("    wF      J      F    J&F"), std::string::npos) << table;
+  EXPECT_NE(table.find(" 0.640  0.947  0.794 "), std::string::npos) << table;  // still: J F J&F
+  EXPECT_NE(table.find("J, F, J&F: "), std::string::npos) << table;
 }
 
 TEST(EvalDataset, ResizesPredictionsWithANote) {
@@ -169,6 +200,8 @@ TEST(EvalDataset, DavisGroundTruthAgainstItself) {
   EXPECT_EQ(s.mae, 0.0);
   EXPECT_NEAR(s.sm, 1.0, 1e-9);
   EXPECT_EQ(s.iou, 1.0);
+  EXPECT_EQ(s.boundary_f, 1.0);
+  EXPECT_EQ(s.jf, 1.0);
   EXPECT_NEAR(s.max_f, 1.0, 1e-12);
   EXPECT_NEAR(s.wf, 1.0, 1e-9);
   EXPECT_GT(m.report.groups[0].temporal.inside(), 0.0);  // the car moves
@@ -187,6 +220,7 @@ TEST(CosalEvalTool, RunsRefusesToOverwriteAndReportsErrors) {
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("method a"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("method b"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("J&F"), std::string::npos) << r.output;
   const auto j = nlohmann::json::parse(slurp(fs::path(out) / "summary.json"));
   EXPECT_EQ(j.at("methods").size(), 2u);
   EXPECT_TRUE(fs::exists(fs::path(out) / "temporal.png"));
@@ -204,4 +238,30 @@ TEST(CosalEvalTool, RunsRefusesToOverwriteAndReportsErrors) {
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("/nonexistent/preds"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(out + "3")) << "nothing is written when the evaluation fails";
+}
+
+TEST(CosalEvalTool, HelpAndUsageErrors) {
+  const std::string tool = cosal::test::tool_path("cosal-eval");
+  if (tool.empty()) GTEST_SKIP() << "cosal-eval not built (COSAL_BUILD_DIR)";
+  RunResult r = run(tool + " --help");
+  EXPECT_EQ(r.status, 0) << r.output;
+  for (const char* option : {"--pred=[NAME=]DIR", "--gt=DIR", "--out=DIR", "--groups=a,b,c",
+                             "--force", "--matlab", "Exit status"})
+    EXPECT_NE(r.output.find(option), std::string::npos) << option << " in\n" << r.output;
+  EXPECT_EQ(run(tool + " -h").status, 0);
+
+  const std::string ok_args = " --gt g --out o --pred p";
+  struct Case {
+    std::string args, message;
+  };
+  for (const Case& c : {Case{" --bogus" + ok_args, "cosal-eval: Unknown option --bogus"},
+                        Case{ok_args + " --gt", "cosal-eval: Missing argument for --gt"},
+                        Case{ok_args + " stray", "cosal-eval: unexpected argument stray"},
+                        Case{" --gt g --pred p", "cosal-eval: --out is required"},
+                        Case{" --gt g --out o --pred a/p --pred b/p", "named 'p'"}}) {
+    r = run(tool + c.args);
+    EXPECT_EQ(r.status, 2) << c.args << ": " << r.output;
+    EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << ": " << r.output;
+    EXPECT_NE(r.output.find("--help"), std::string::npos) << c.args << ": " << r.output;
+  }
 }

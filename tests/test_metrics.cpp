@@ -1,6 +1,7 @@
 // Saliency metrics against the reference values in
 // $COSAL_SHARED_DIR/metrics/vectors.json (PySODMetrics v1.4.3 and the MATLAB
-// CoSOD3k toolbox), plus cases that can be checked by hand.
+// CoSOD3k toolbox), plus cases that can be checked by hand (DAVIS's boundary F
+// among them).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "boundary_f.h"
 #include "distance_transform.h"
 #include "e_measure.h"
 #include "evaluator.h"
@@ -276,6 +278,245 @@ TEST(DistanceTransform, TieBreakFollowsScipy) {
   EXPECT_EQ(ft.col[1], 0);
 }
 
+// A w x h binary mask (0 / 1) with the rectangles [x0, x1) x [y0, y1) set.
+struct Rect {
+  int x0, y0, x1, y1;
+};
+std::vector<uint8_t> mask_of(int w, int h, std::initializer_list<Rect> rects) {
+  std::vector<uint8_t> m(static_cast<size_t>(w) * h, 0);
+  for (const Rect& r : rects)
+    for (int y = r.y0; y < r.y1; ++y)
+      for (int x = r.x0; x < r.x1; ++x) m[static_cast<size_t>(y) * w + x] = 1;
+  return m;
+}
+
+BoundaryF boundary_f_of(int w, int h, const std::vector<uint8_t>& pred,
+                        const std::vector<uint8_t>& gt) {
+  return boundary_f(pred.data(), gt.data(), w, h, boundary_tolerance(w, h));
+}
+
+// seg2bmap outlines a rectangle [x0, x1) x [y0, y1) (away from the last row
+// and column) as the one-pixel loop around [x0 - 1, x1 - 1] x [y0 - 1, y1 - 1]:
+// the pixels just outside its top and left sides (their south / east
+// neighbour is inside) and its own right column and bottom row (their east /
+// south neighbour is outside). An a x b rectangle has 2a + 2b boundary pixels.
+// Every hand count below walks that loop.
+
+TEST(BoundaryF, ToleranceIsCeilOfDiagonalFraction) {
+  EXPECT_EQ(boundary_tolerance(854, 480), 8);  // 0.008 * 979.65 = 7.84
+  EXPECT_EQ(boundary_tolerance(40, 30), 1);    // diagonal 50: 0.4
+  EXPECT_EQ(boundary_tolerance(100, 100), 2);  // 0.008 * 141.4 = 1.13
+  // Diagonal 125 exactly: 0.008 * 125 rounds to 1.0 in doubles, as in numpy,
+  // so the ceiling stays 1.
+  EXPECT_EQ(boundary_tolerance(100, 75), 1);
+  EXPECT_EQ(boundary_tolerance(1, 1), 1);
+}
+
+TEST(BoundaryF, BoundaryMapFollowsSeg2bmap) {
+  // An object in the bottom-right corner of a 4 x 3 image. Worked by hand
+  // with seg2bmap's rules: (1,0) sees the object south-east, (2,0) south,
+  // (3,0) is on the last column and sees it south; (1,1) and (1,2) see it
+  // east; inside, nothing differs from its neighbours, and the image's edge
+  // is not a contour (last row: east only, last column: south only).
+  const std::vector<uint8_t> mask = {0, 0, 0, 0,  //
+                                     0, 0, 1, 1,  //
+                                     0, 0, 1, 1};
+  std::vector<uint8_t> b;
+  boundary_map(mask.data(), 4, 3, b);
+  const std::vector<uint8_t> expected = {0, 1, 1, 1,  //
+                                         0, 1, 0, 0,  //
+                                         0, 1, 0, 0};
+  EXPECT_EQ(b, expected);
+  // The rectangle loop described above: 2 * 5 + 2 * 3 pixels.
+  boundary_map(mask_of(12, 9, {{3, 2, 8, 5}}).data(), 12, 9, b);
+  int n = 0;
+  for (uint8_t v : b) n += v;
+  EXPECT_EQ(n, 16);
+  EXPECT_TRUE(b[1 * 12 + 2]);   // top-left corner of the loop, outside
+  EXPECT_TRUE(b[4 * 12 + 7]);   // bottom-right corner, inside
+  EXPECT_FALSE(b[5 * 12 + 7]);  // below the object: not boundary
+  EXPECT_FALSE(b[4 * 12 + 8]);  // right of it: not boundary
+}
+
+TEST(BoundaryF, IdenticalAndEmptyMasks) {
+  const int w = 40, h = 30;
+  const auto square = mask_of(w, h, {{10, 10, 20, 20}});
+  const auto empty = mask_of(w, h, {});
+  const auto full = mask_of(w, h, {{0, 0, w, h}});
+
+  BoundaryF r = boundary_f_of(w, h, square, square);
+  EXPECT_EQ(r.pred_boundary, 40);  // 2 * 10 + 2 * 10
+  EXPECT_EQ(r.pred_matched, 40);
+  EXPECT_EQ(r.f, 1.0);
+
+  r = boundary_f_of(w, h, empty, square);  // nothing predicted: P 1, R 0
+  EXPECT_EQ(r.precision, 1.0);
+  EXPECT_EQ(r.recall, 0.0);
+  EXPECT_EQ(r.f, 0.0);
+  r = boundary_f_of(w, h, square, empty);  // nothing there: P 0, R 1
+  EXPECT_EQ(r.precision, 0.0);
+  EXPECT_EQ(r.recall, 1.0);
+  EXPECT_EQ(r.f, 0.0);
+  EXPECT_EQ(boundary_f_of(w, h, empty, empty).f, 1.0);
+  // A full mask has no contour (the image's edge is none): like empty.
+  EXPECT_EQ(boundary_f_of(w, h, full, empty).f, 1.0);
+  EXPECT_EQ(boundary_f_of(w, h, full, square).f, 0.0);
+}
+
+TEST(BoundaryF, ShiftWithinAndBeyondTolerance) {
+  // A 10 x 10 square shifted right by d. Its loop (columns X0..X0+10, rows
+  // Y0..Y0+10, 40 pixels) against the truth's (columns X0-d..X0-d+10):
+  //  - top and bottom rows: 11 pixels each; those over the truth's row match,
+  //    the k-th past its end is k from the truth's corner: d - r unmatched;
+  //  - the right column's 9 inner pixels are d from the truth's right
+  //    column: all unmatched when d > r;
+  //  - the left column's 9 inner pixels (j = 1..9 below the top) are d from
+  //    the truth's left column, 10 - d from its right one, j / 10 - j from
+  //    its top / bottom rows: matched when one of these is <= r.
+  // Precision and recall are equal (the picture mirrored swaps them).
+  {
+    const int w = 100, h = 100;  // r = 2
+    ASSERT_EQ(boundary_tolerance(w, h), 2);
+    const auto gt = mask_of(w, h, {{30, 30, 40, 40}});
+    // d = 2 <= r: every pixel within 2 of the other loop.
+    BoundaryF r = boundary_f_of(w, h, mask_of(w, h, {{32, 30, 42, 40}}), gt);
+    EXPECT_EQ(r.pred_matched, 40);
+    EXPECT_EQ(r.gt_matched, 40);
+    EXPECT_EQ(r.f, 1.0);
+    // d = 3 > r: rows 1 + 1 unmatched, right column 9, left column 5
+    // (j = 3..7): 24 of 40 matched.
+    r = boundary_f_of(w, h, mask_of(w, h, {{33, 30, 43, 40}}), gt);
+    EXPECT_EQ(r.pred_matched, 24);
+    EXPECT_EQ(r.gt_matched, 24);
+    EXPECT_DOUBLE_EQ(r.precision, 0.6);
+    EXPECT_DOUBLE_EQ(r.recall, 0.6);
+    EXPECT_DOUBLE_EQ(r.f, 0.6);
+  }
+  {
+    const int w = 40, h = 30;  // r = 1
+    ASSERT_EQ(boundary_tolerance(w, h), 1);
+    const auto gt = mask_of(w, h, {{10, 10, 20, 20}});
+    EXPECT_EQ(boundary_f_of(w, h, mask_of(w, h, {{11, 10, 21, 20}}), gt).f, 1.0);  // d = 1
+    // d = 2: rows 1 + 1 unmatched, right column 9, left column 7 (j = 2..8):
+    // 22 of 40.
+    const BoundaryF r = boundary_f_of(w, h, mask_of(w, h, {{12, 10, 22, 20}}), gt);
+    EXPECT_EQ(r.pred_matched, 22);
+    EXPECT_DOUBLE_EQ(r.precision, 22.0 / 40);
+    EXPECT_DOUBLE_EQ(r.recall, 22.0 / 40);
+    EXPECT_DOUBLE_EQ(r.f, 22.0 / 40);
+  }
+}
+
+TEST(BoundaryF, FarBlobCostsPrecisionByItsBoundaryShare) {
+  // The right 10 x 10 square (40 boundary pixels) plus a 4 x 4 blob 40 pixels
+  // away (16 more): P = 40 / 56 = 5/7, R = 1, F = 2 (5/7) / (12/7) = 5/6.
+  const int w = 100, h = 100;
+  const auto gt = mask_of(w, h, {{20, 20, 30, 30}});
+  const BoundaryF r = boundary_f_of(w, h, mask_of(w, h, {{20, 20, 30, 30}, {70, 70, 74, 74}}), gt);
+  EXPECT_EQ(r.pred_boundary, 56);
+  EXPECT_EQ(r.pred_matched, 40);
+  EXPECT_DOUBLE_EQ(r.precision, 5.0 / 7);
+  EXPECT_EQ(r.recall, 1.0);
+  EXPECT_DOUBLE_EQ(r.f, 5.0 / 6);
+}
+
+TEST(BoundaryF, ThresholdsAsIou) {
+  // Prediction >= 128 is object (the raw map, as J); ground truth > 128.
+  const Image gt = centred_square(255, 0);
+  EXPECT_EQ(boundary_f(prepare(centred_square(128, 0), gt)).f, 1.0);
+  EXPECT_EQ(boundary_f(prepare(centred_square(127, 0), gt)).f, 0.0);    // nothing predicted
+  const BoundaryF r = boundary_f(prepare(gt, centred_square(128, 0)));  // nothing there
+  EXPECT_EQ(r.precision, 0.0);
+  EXPECT_EQ(r.recall, 1.0);
+}
+
+TEST(BoundaryF, MatchesDiskDilationOnRandomMasks) {
+  // The sparse row-distance matching against the definition: dilate the other
+  // boundary by every (dx, dy) with dx^2 + dy^2 <= r^2 (skimage's disk),
+  // clipped at the image's edge, and count.
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 60; ++trial) {
+    const int w = 1 + static_cast<int>(rng() % 30), h = 1 + static_cast<int>(rng() % 24);
+    const int radius = static_cast<int>(rng() % 7);
+    auto random_mask = [&] {
+      std::vector<uint8_t> m(static_cast<size_t>(w) * h, 0);
+      const int blobs = static_cast<int>(rng() % 5);
+      for (int b = 0; b < blobs; ++b) {
+        const int x0 = static_cast<int>(rng() % w), y0 = static_cast<int>(rng() % h);
+        const int x1 = x0 + 1 + static_cast<int>(rng() % 10),
+                  y1 = y0 + 1 + static_cast<int>(rng() % 8);
+        for (int y = y0; y < std::min(y1, h); ++y)
+          for (int x = x0; x < std::min(x1, w); ++x) m[static_cast<size_t>(y) * w + x] = 1;
+      }
+      for (auto& v : m)
+        if (rng() % 25 == 0) v ^= 1;  // speckle: many short contours
+      return m;
+    };
+    const auto pred = random_mask(), gt = random_mask();
+    std::vector<uint8_t> pb, gb;
+    boundary_map(pred.data(), w, h, pb);
+    boundary_map(gt.data(), w, h, gb);
+    auto dilate = [&](const std::vector<uint8_t>& b) {
+      std::vector<uint8_t> d(b.size(), 0);
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+          if (!b[static_cast<size_t>(y) * w + x]) continue;
+          for (int dy = -radius; dy <= radius; ++dy)
+            for (int dx = -radius; dx <= radius; ++dx)
+              if (dx * dx + dy * dy <= radius * radius && y + dy >= 0 && y + dy < h &&
+                  x + dx >= 0 && x + dx < w)
+                d[static_cast<size_t>(y + dy) * w + x + dx] = 1;
+        }
+      return d;
+    };
+    const auto pd = dilate(pb), gd = dilate(gb);
+    int64_t n_p = 0, n_g = 0, m_p = 0, m_g = 0;
+    for (size_t i = 0; i < pb.size(); ++i) {
+      n_p += pb[i];
+      n_g += gb[i];
+      m_p += pb[i] && gd[i];
+      m_g += gb[i] && pd[i];
+    }
+    const BoundaryF r = boundary_f(pred.data(), gt.data(), w, h, radius);
+    ASSERT_EQ(r.pred_boundary, n_p) << "trial " << trial;
+    ASSERT_EQ(r.gt_boundary, n_g) << "trial " << trial;
+    if (n_p == 0 || n_g == 0) continue;  // the conventions, tested above
+    EXPECT_EQ(r.pred_matched, m_p) << "trial " << trial << " " << w << "x" << h << " r " << radius;
+    EXPECT_EQ(r.gt_matched, m_g) << "trial " << trial << " " << w << "x" << h << " r " << radius;
+    const double p = static_cast<double>(m_p) / n_p, rc = static_cast<double>(m_g) / n_g;
+    EXPECT_DOUBLE_EQ(r.f, p + rc == 0 ? 0.0 : 2 * p * rc / (p + rc)) << "trial " << trial;
+  }
+}
+
+TEST(BoundaryF, DavisFramesMatchTheReferenceCode) {
+  // Two DAVIS masks five frames apart as prediction and truth (854 x 480,
+  // r = 8). Expected: DAVIS 2016's db_eval_boundary (f_boundary.py, with
+  // scikit-image 0.19's binary_dilation and disk), run on the same PNGs.
+  const char* shared = std::getenv("COSAL_SHARED_DIR");
+  const std::string root =
+      shared ? std::string(shared) + "/data/davis2016/Annotations/480p/" : std::string();
+  if (!shared || !std::ifstream(root + "car-shadow/00031.png"))
+    GTEST_SKIP() << "DAVIS 2016 annotations not found under $COSAL_SHARED_DIR";
+  struct Case {
+    const char *pred, *gt;
+    int64_t n_pred, n_gt;
+    double precision, recall, f;
+  };
+  for (const Case& c : {Case{"car-shadow/00031.png", "car-shadow/00036.png", 810, 730,
+                             0.8580246913580247, 0.8931506849315068, 0.8752354003495997},
+                        Case{"dance-twirl/00035.png", "dance-twirl/00040.png", 2411, 2551,
+                             0.3508917461634177, 0.3230105840846727, 0.3363744055819205}}) {
+    const PreparedPair p =
+        prepare(cosal::load_image(root + c.pred, 1), cosal::load_image(root + c.gt, 1));
+    const BoundaryF r = boundary_f(p);
+    EXPECT_EQ(r.pred_boundary, c.n_pred) << c.pred;
+    EXPECT_EQ(r.gt_boundary, c.n_gt) << c.pred;
+    EXPECT_DOUBLE_EQ(r.precision, c.precision) << c.pred;
+    EXPECT_DOUBLE_EQ(r.recall, c.recall) << c.pred;
+    EXPECT_DOUBLE_EQ(r.f, c.f) << c.pred;
+  }
+}
+
 TEST(TemporalStability, ChangeInsideAndOutside) {
   const Image gt = from_vector(2, 2, {255, 255, 0, 0});
   const PreparedPair f0 = prepare(from_vector(2, 2, {255, 255, 0, 0}), gt);
@@ -318,6 +559,39 @@ TEST(Evaluator, PerImageAndPerGroupAveragesDiffer) {
   EXPECT_EQ(r.groups[0].temporal.pairs(), 0);
   EXPECT_EQ(r.groups[1].temporal.pairs(), 2);
   EXPECT_DOUBLE_EQ(r.temporal_outside, 0.0);
+}
+
+TEST(Evaluator, BoundaryFAndJAndFPerImageAndPerGroup) {
+  // Group "a": twice the 10 x 10 square shifted by 2 with r = 1 (40 x 30):
+  // F = 22/40 (ShiftWithinAndBeyondTolerance), J = 80 / 120. Group "b": one
+  // perfect frame, F = J = 1.
+  auto square = [](int x0) {
+    Image img(40, 30, 1, 0);
+    for (int y = 10; y < 20; ++y)
+      for (int x = x0; x < x0 + 10; ++x) img.row(y)[x] = 255;
+    return img;
+  };
+  const Image gt = square(10), shifted = square(12);
+  Evaluator ev;
+  ev.add("a", "0", shifted, gt);
+  ev.add("a", "1", shifted, gt);
+  ev.add("b", "0", gt, gt);
+  const EvaluationReport r = ev.report();
+  const double fa = 22.0 / 40, ja = 80.0 / 120;
+  EXPECT_DOUBLE_EQ(r.images[0].scores.boundary_f, fa);
+  EXPECT_DOUBLE_EQ(r.images[0].scores.jf, (ja + fa) / 2);
+  EXPECT_DOUBLE_EQ(r.groups[0].scores.boundary_f, fa);
+  EXPECT_DOUBLE_EQ(r.groups[1].scores.jf, 1.0);
+  EXPECT_DOUBLE_EQ(r.per_image.scores.boundary_f, (2 * fa + 1) / 3);
+  EXPECT_DOUBLE_EQ(r.per_image.scores.jf, ((2 * ja + 1) / 3 + (2 * fa + 1) / 3) / 2);
+  EXPECT_DOUBLE_EQ(r.per_group.boundary_f, (fa + 1) / 2);
+  EXPECT_DOUBLE_EQ(r.per_group.jf, ((ja + 1) / 2 + (fa + 1) / 2) / 2);
+  // The report's names: J&F beside boundaryF, after the existing keys.
+  const auto names = named(r.per_group);
+  ASSERT_EQ(names.size(), 12u);
+  EXPECT_EQ(names[9].first, "IoU");
+  EXPECT_EQ(names[10].first, "boundaryF");
+  EXPECT_EQ(names[11].first, "J&F");
 }
 
 TEST(Evaluator, MaxOfMeanCurveIsNotMeanOfMaxima) {

@@ -1,10 +1,12 @@
 // cosal-eval: scores predicted saliency / foreground masks against ground
-// truth with the PySODMetrics definitions, per image and per group (video
-// sequence), and draws the PR curve, F against threshold and a temporal
-// stability chart.
+// truth with the PySODMetrics definitions and DAVIS's J, F and J&F, per image
+// and per group (video sequence), and draws the PR curve, F against threshold
+// and a temporal stability chart. Options through GLib's GOptionContext, which
+// also writes --help.
 //
 //   cosal-eval --pred [NAME=]DIR [--pred ...] --gt DIR --out DIR
 //              [--groups a,b,c] [--force] [--matlab]
+#include <clocale>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -12,28 +14,14 @@
 #include <string>
 #include <vector>
 
+#include <glib.h>
+
 #include "eval_dataset.h"
 #include "eval_report.h"
 
 namespace fs = std::filesystem;
 
 namespace {
-
-const char* kUsage =
-    "usage: cosal-eval --pred [NAME=]DIR [--pred [NAME=]DIR ...] --gt DIR --out DIR\n"
-    "                  [--groups a,b,c] [--force] [--matlab]\n"
-    "\n"
-    "  --pred    predicted masks as DIR/<group>/<frame>.png (8-bit, 0-255); repeat to\n"
-    "            compare several methods in one set of figures (NAME labels each)\n"
-    "  --gt      ground truth in the same layout (DAVIS Annotations/480p works)\n"
-    "  --out     output folder: summary.json, per_group.csv, pr_curve, f_threshold and\n"
-    "            temporal figures (.svg and .png); must be empty unless --force\n"
-    "  --groups  evaluate only these groups (default: every folder under --gt)\n"
-    "  --force   write into a non-empty --out, replacing files of the same name\n"
-    "  --matlab  MATLAB CoSOD3k toolbox variants (S-measure centroid rounding,\n"
-    "            E-measure with pred > k/255) instead of PySODMetrics'\n"
-    "Predictions are matched to ground-truth frames by file stem; predictions of\n"
-    "another size are resized to the ground truth (a note says so).\n";
 
 struct Args {
   std::vector<std::pair<std::string, std::string>> preds;  // name, dir
@@ -69,31 +57,84 @@ std::pair<std::string, std::string> parse_pred(const std::string& v) {
   return {name.empty() ? v : name, v};
 }
 
-Args parse(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError(k + " needs a value");
-      return argv[++i];
-    };
-    if (k == "--pred")
-      a.preds.push_back(parse_pred(value()));
-    else if (k == "--gt")
-      a.gt = value();
-    else if (k == "--out")
-      a.out = value();
-    else if (k == "--groups")
-      a.groups = split_commas(value());
-    else if (k == "--force")
-      a.force = true;
-    else if (k == "--matlab")
-      a.matlab = true;
-    else if (k == "-h" || k == "--help")
-      throw UsageError("");
-    else
-      throw UsageError("unknown argument " + k);
+constexpr const char* kSummary =
+    "Scores predicted saliency / foreground masks against ground truth with the\n"
+    "PySODMetrics definitions and DAVIS's J, F and J&F, per image and per group\n"
+    "(video sequence), and draws the PR curve, F against threshold and a temporal\n"
+    "stability chart.";
+constexpr const char* kDescription =
+    "Both folders hold <group>/<frame>.png (8-bit masks, 0-255; DAVIS's\n"
+    "Annotations/480p works as --gt). Predictions are matched to ground-truth frames\n"
+    "by file stem, frames go in natural order; predictions of another size are\n"
+    "resized to the ground truth (a note says so). Repeat --pred to compare several\n"
+    "methods in one set of figures; NAME labels each (default: the folder's name).\n"
+    "\n"
+    "Writes summary.json, per_group.csv and the pr_curve, f_threshold and temporal\n"
+    "figures (.svg and .png) into --out, which must be empty unless --force.\n"
+    "\n"
+    "Example:\n"
+    "  cosal-eval --pred mine=out/masks --gt ../shared/data/davis2016/Annotations/480p \\\n"
+    "             --out eval/mine\n"
+    "\n"
+    "Exit status: 0 done, 1 evaluation error, 2 usage error.";
+
+// What GOption fills in; GLib allocates the strings, freed with the object.
+struct RawOptions {
+  gchar** preds = nullptr;
+  gchar* gt = nullptr;
+  gchar* out = nullptr;
+  gchar* groups = nullptr;
+  gboolean force = FALSE, matlab = FALSE;
+  RawOptions() = default;
+  RawOptions(const RawOptions&) = delete;
+  RawOptions& operator=(const RawOptions&) = delete;
+  ~RawOptions() {
+    g_strfreev(preds);
+    g_free(gt);
+    g_free(out);
+    g_free(groups);
   }
+};
+
+// GOption parses the command line and writes --help (then exits 0). Paths
+// and group names are folder names, so they are taken as bytes (FILENAME),
+// not converted to UTF-8.
+Args parse(int argc, char** argv) {
+  RawOptions raw;
+  const GOptionEntry entries[] = {
+      {"pred", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_FILENAME_ARRAY, &raw.preds,
+       "Predicted masks (repeatable)", "[NAME=]DIR"},
+      {"gt", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_FILENAME, &raw.gt, "Ground-truth masks", "DIR"},
+      {"out", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_FILENAME, &raw.out, "Output folder", "DIR"},
+      {"groups", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_FILENAME, &raw.groups,
+       "Evaluate only these groups (default: every folder under --gt)", "a,b,c"},
+      {"force", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &raw.force,
+       "Write into a non-empty --out, replacing files of the same name", nullptr},
+      {"matlab", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &raw.matlab,
+       "MATLAB CoSOD3k toolbox variants of Sm and E (centroid rounding, pred > k/255)", nullptr},
+      {nullptr, 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
+  GOptionContext* context = g_option_context_new("- score predicted masks against ground truth");
+  g_option_context_set_summary(context, kSummary);
+  g_option_context_set_description(context, kDescription);
+  g_option_context_add_main_entries(context, entries, nullptr);
+  GError* error = nullptr;
+  const bool parsed = g_option_context_parse(context, &argc, &argv, &error);
+  g_option_context_free(context);
+  if (!parsed) {
+    const std::string message = error ? error->message : "cannot parse the command line";
+    g_clear_error(&error);
+    throw UsageError(message);
+  }
+  // GOption leaves what is not an option in argv; cosal-eval takes none.
+  if (argc > 1) throw UsageError(std::string("unexpected argument ") + argv[1]);
+
+  Args a;
+  for (gchar** p = raw.preds; p && *p; ++p) a.preds.push_back(parse_pred(*p));
+  if (raw.gt) a.gt = raw.gt;
+  if (raw.out) a.out = raw.out;
+  if (raw.groups) a.groups = split_commas(raw.groups);
+  a.force = raw.force;
+  a.matlab = raw.matlab;
   if (a.preds.empty()) throw UsageError("--pred is required");
   if (a.gt.empty()) throw UsageError("--gt is required");
   if (a.out.empty()) throw UsageError("--out is required");
@@ -119,13 +160,15 @@ void check_out(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The character set only (GOption's help is UTF-8): numbers in the CSV and
+  // the table keep the C locale's decimal point.
+  std::setlocale(LC_CTYPE, "");
   Args args;
   try {
     args = parse(argc, argv);
   } catch (const UsageError& e) {
-    if (*e.what()) std::cerr << "cosal-eval: " << e.what() << "\n\n";
-    std::cerr << kUsage;
-    return *e.what() ? 2 : 0;
+    std::cerr << "cosal-eval: " << e.what() << "\nTry 'cosal-eval --help' for the options.\n";
+    return 2;
   }
   try {
     check_out(args);

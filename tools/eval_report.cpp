@@ -210,6 +210,11 @@ json summary_json(const std::vector<MethodResult>& methods, const std::string& g
       {"Sm", "alpha = 0.5"},
       {"wF", "weighted F-measure, beta = 1"},
       {"IoU", "raw 8-bit prediction >= 128 vs ground truth > 128; both empty counts as 1"},
+      {"boundaryF",
+       "DAVIS boundary F (db_eval_boundary): contours (seg2bmap) of the masks as IoU "
+       "binarises them, matched within ceil(0.008 * image diagonal) pixels; F of "
+       "contour precision and recall; no contour in either mask counts as 1, in one only as 0"},
+      {"J&F", "(IoU + boundaryF) / 2, DAVIS's J&F with J = IoU"},
       {"per_image", "every image weighs the same"},
       {"per_group", "scores computed per group, then averaged over groups"},
       {"temporal",
@@ -274,15 +279,17 @@ std::string summary_table(const std::vector<MethodResult>& methods) {
     const auto& r = m.report;
     o << "method " << m.name << " (" << m.pred_root << "): " << r.per_image.images << " images in "
       << r.groups.size() << " groups, " << fmt(m.seconds, 1) << " s\n";
-    std::snprintf(line, sizeof line, "  %-22s %6s %6s %6s %6s %6s %6s %6s %7s %7s\n", "group",
-                  "frames", "Sm", "maxF", "maxE", "MAE", "wF", "IoU", "dIn", "dOut");
+    std::snprintf(line, sizeof line, "  %-22s %6s %6s %6s %6s %6s %6s %6s %6s %6s %7s %7s\n",
+                  "group", "frames", "Sm", "maxF", "maxE", "MAE", "wF", "J", "F", "J&F", "dIn",
+                  "dOut");
     o << line;
     auto row = [&](const std::string& name, size_t n, const metrics::Scores& s, double ti,
                    double to) {
-      std::snprintf(line, sizeof line, "  %-22.22s %6zu %6s %6s %6s %6s %6s %6s %7s %7s\n",
+      std::snprintf(line, sizeof line, "  %-22.22s %6zu %6s %6s %6s %6s %6s %6s %6s %6s %7s %7s\n",
                     name.c_str(), n, fmt(s.sm, 3).c_str(), fmt(s.max_f, 3).c_str(),
                     fmt(s.max_e, 3).c_str(), fmt(s.mae, 3).c_str(), fmt(s.wf, 3).c_str(),
-                    fmt(s.iou, 3).c_str(), fmt(ti, 4).c_str(), fmt(to, 4).c_str());
+                    fmt(s.iou, 3).c_str(), fmt(s.boundary_f, 3).c_str(), fmt(s.jf, 3).c_str(),
+                    fmt(ti, 4).c_str(), fmt(to, 4).c_str());
       o << line;
     };
     for (const auto& g : r.groups)
@@ -291,7 +298,9 @@ std::string summary_table(const std::vector<MethodResult>& methods) {
     row("(per-group mean)", r.groups.size(), r.per_group, r.temporal_inside, r.temporal_outside);
     for (const auto& n : m.notes) o << "  note: " << n << "\n";
   }
-  o << "dIn / dOut: mean change of the mask between consecutive frames inside / outside the "
+  o << "J, F, J&F: DAVIS's J (= IoU), boundary F (contours matched within 0.8% of the "
+       "diagonal) and (J + F) / 2\n"
+       "dIn / dOut: mean change of the mask between consecutive frames inside / outside the "
        "object\n";
   return o.str();
 }
