@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "image.h"
+#include "video_encoders.h"
 
 namespace fs = std::filesystem;
 
@@ -39,7 +40,7 @@ void usage() {
       "and writes cutout.webm, mask.webm and contact_sheet.png into DIR.\n");
 }
 
-// An encoder pipeline fed from our own buffers: appsrc ! videoconvert ! vp8 ! webm.
+// An encoder pipeline fed from our own buffers: appsrc ! <the WebM encoder> ! filesink.
 struct Encoder {
   GstElement* pipeline = nullptr;
   GstAppSrc* src = nullptr;
@@ -49,9 +50,8 @@ struct Encoder {
     tmp_path = path;
     gchar* desc = g_strdup_printf(
         "appsrc name=src format=time caps=video/x-raw,format=%s,width=%d,height=%d,"
-        "framerate=%d/%d ! videoconvert ! vp8enc deadline=1 cpu-used=8 "
-        "target-bitrate=2000000 ! webmmux ! filesink location=\"%s\"",
-        format, w, h, fps_n, fps_d, path.c_str());
+        "framerate=%d/%d ! %s ! filesink location=\"%s\"",
+        format, w, h, fps_n, fps_d, cosal::kWebmVp8.pipeline, path.c_str());
     GError* err = nullptr;
     pipeline = gst_parse_launch(desc, &err);
     g_free(desc);
@@ -138,8 +138,9 @@ int main(int argc, char** argv) {
     g_free(u);
   }
   fs::create_directories(opt.out_dir);
-  const fs::path cutout_path = fs::path(opt.out_dir) / "cutout.webm";
-  const fs::path mask_path = fs::path(opt.out_dir) / "mask.webm";
+  const std::string ext = cosal::kWebmVp8.extension;
+  const fs::path cutout_path = fs::path(opt.out_dir) / ("cutout" + ext);
+  const fs::path mask_path = fs::path(opt.out_dir) / ("mask" + ext);
   const fs::path sheet_path = fs::path(opt.out_dir) / "contact_sheet.png";
   if (!opt.force) {
     for (const auto& p : {cutout_path, mask_path, sheet_path}) {
@@ -188,8 +189,8 @@ int main(int argc, char** argv) {
   gst_element_set_state(pipeline, GST_STATE_PLAYING);
 
   Encoder cutout_enc, mask_enc;
-  const std::string cutout_tmp = cutout_path.string() + ".part.webm";
-  const std::string mask_tmp = mask_path.string() + ".part.webm";
+  const std::string cutout_tmp = cutout_path.string() + ".part" + ext;
+  const std::string mask_tmp = mask_path.string() + ".part" + ext;
   std::vector<cosal::Image> sheet_rows;
   int width = 0, height = 0, frames = 0;
   GstClockTime sheet_step = GST_CLOCK_TIME_NONE, next_sheet = 0;
