@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <clocale>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -32,12 +33,73 @@ struct Options {
   bool force = false;
 };
 
-void usage() {
-  std::printf(
-      "usage: cosal-demo [--input FILE|URI] [--out DIR] [--element \"prop=value ...\"]\n"
-      "                  [--sheet-frames N] [--force]\n"
-      "Runs FILE through the cosaliency element (default: Megamind.avi from opencv-doc)\n"
-      "and writes cutout.webm, mask.webm and contact_sheet.png into DIR.\n");
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "cosal-demo: %s\n", message.c_str());
+  return 2;
+}
+
+// Fills `o` from the command line (GStreamer's own options included, which
+// also initialises GStreamer). Returns -1 to go on, else the exit status.
+int parse_args(int argc, char** argv, Options& o) {
+  // Byte strings, not converted from the locale's charset: paths and
+  // gst-launch properties are passed on as given.
+  gchar *input = nullptr, *out_dir = nullptr, *element_args = nullptr;
+  gint sheet_frames = o.sheet_frames;
+  gboolean force = FALSE;
+  const GOptionEntry entries[] = {
+      {"input", 0, 0, G_OPTION_ARG_FILENAME, &input,
+       "Video file or URI (default: Megamind.avi from Debian's opencv-doc)", "FILE|URI"},
+      {"out", 0, 0, G_OPTION_ARG_FILENAME, &out_dir,
+       "Output folder, created if missing (default: cosal-demo-out)", "DIR"},
+      {"element", 0, 0, G_OPTION_ARG_FILENAME, &element_args,
+       "More cosaliency properties, gst-launch syntax (e.g. \"mode=window window-size=16\")",
+       "\"PROP=VALUE ...\""},
+      {"sheet-frames", 0, 0, G_OPTION_ARG_INT, &sheet_frames,
+       "Frames on the contact sheet, spread over the clip (default 6)", "N"},
+      {"force", 0, 0, G_OPTION_ARG_NONE, &force, "Replace outputs that already exist", nullptr},
+      {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
+  // --help in the user's charset (GLib converts its text to it); numbers stay in
+  // the C format that the printed tables and the parsers expect.
+  setlocale(LC_ALL, "");
+  setlocale(LC_NUMERIC, "C");
+  GOptionContext* ctx = g_option_context_new("- cut the foreground out of a video");
+  g_option_context_set_summary(ctx,
+                               "Runs a video through the cosaliency element and writes into DIR:\n"
+                               "  cutout.webm        the foreground over a checkerboard\n"
+                               "  mask.webm          the alpha mask as a grey video\n"
+                               "  contact_sheet.png  a few frames: input | mask | cut-out");
+  g_option_context_set_description(
+      ctx,
+      "Each output is written under a temporary name and renamed when complete. An existing\n"
+      "output is refused unless --force.\n"
+      "\n"
+      "Example:\n"
+      "  cosal-demo --input clip.mp4 --out clip-out --element \"mode=window\"\n");
+  g_option_context_add_main_entries(ctx, entries, nullptr);
+  g_option_context_add_group(ctx, gst_init_get_option_group());
+  GError* error = nullptr;
+  const bool parsed = g_option_context_parse(ctx, &argc, &argv, &error);
+  g_option_context_free(ctx);
+  auto take = [](gchar* v, std::string& to) {
+    if (v) to = v;
+    g_free(v);
+  };
+  take(input, o.input);
+  take(out_dir, o.out_dir);
+  take(element_args, o.element_args);
+  o.sheet_frames = sheet_frames;
+  o.force = force;
+  if (!parsed) {
+    const std::string m = error->message;
+    g_error_free(error);
+    return usage_error(m + " (see --help)");
+  }
+  if (argc > 1)
+    return usage_error(std::string("unexpected argument '") + argv[1] + "' (see --help)");
+  if (o.sheet_frames < 1)
+    return usage_error("--sheet-frames: expected at least 1, got " +
+                       std::to_string(o.sheet_frames));
+  return -1;
 }
 
 // An encoder pipeline fed from our own buffers: appsrc ! <the WebM encoder> ! filesink.
@@ -93,36 +155,8 @@ uint8_t checker(int x, int y) { return ((x / 16 + y / 16) & 1) ? 200 : 120; }
 }  // namespace
 
 int main(int argc, char** argv) {
-  gst_init(&argc, &argv);
   Options opt;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "cosal-demo: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--input") {
-      opt.input = next();
-    } else if (a == "--out") {
-      opt.out_dir = next();
-    } else if (a == "--element") {
-      opt.element_args = next();
-    } else if (a == "--sheet-frames") {
-      opt.sheet_frames = std::max(1, std::atoi(next().c_str()));
-    } else if (a == "--force") {
-      opt.force = true;
-    } else if (a == "-h" || a == "--help") {
-      usage();
-      return 0;
-    } else {
-      std::fprintf(stderr, "cosal-demo: unknown argument %s\n", a.c_str());
-      usage();
-      return 2;
-    }
-  }
+  if (const int code = parse_args(argc, argv, opt); code >= 0) return code;
 
   std::string uri;
   if (gst_uri_is_valid(opt.input.c_str())) {
