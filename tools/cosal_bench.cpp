@@ -39,6 +39,7 @@ struct Size {
 struct Options {
   std::string model;
   std::string json_path;
+  std::string device = "cpu";  // checked by Model::acquire, the parser the element uses too
   int threads = 0;
   int frames = 60;
   int runs = 30;
@@ -89,6 +90,8 @@ void set_option(Options& o, const std::string& a, const std::string& v) {
     o.model = v;
   } else if (a == "--json") {
     o.json_path = v;
+  } else if (a == "--device") {
+    o.device = v;
   } else if (a == "--threads") {
     o.threads = parse_int(a, v, 0, 1024);
   } else if (a == "--frames") {
@@ -154,6 +157,10 @@ void parse_args(int argc, char** argv, Options& o) {
        "Weights file (default: the installed default model, else a random "
        "mobilenet_v2/rcau 224x224 one)",
        "FILE"},
+      {"device", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
+       "Model level's and element's device: cpu (default), auto (CUDA when available), cuda, "
+       "cuda:N",
+       "D"},
       {"json", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
        "Also write every number as JSON (refuses an existing FILE)", "FILE"},
       {"force", 0, kFlag, G_OPTION_ARG_CALLBACK, cb, "Let --json replace an existing FILE",
@@ -193,7 +200,7 @@ void parse_args(int argc, char** argv, Options& o) {
       "Times, in one run: the model's parts per frame; the group strategies (streaming\n"
       "and window mode against recomputing every window and against single images);\n"
       "the cosaliency element in a real pipeline at each --sizes, --modes and --windows;\n"
-      "and peak memory. Prints a table with the machine and its load average.");
+      "and peak memory. Prints a table with the machine, device and load average.");
   g_option_context_set_description(
       ctx,
       "The element runs first (appsrc ! cosaliency ! fakesink, synthetic frames), each\n"
@@ -202,7 +209,7 @@ void parse_args(int argc, char** argv, Options& o) {
       "\n"
       "Examples:\n"
       "  cosal-bench --json bench.json\n"
-      "  cosal-bench --quick --sizes 1920x1080\n");
+      "  cosal-bench --quick --device cuda --sizes 1920x1080\n");
   GOptionGroup* group =
       g_option_group_new("cosal-bench", "cosal-bench options", "cosal-bench options", &o, nullptr);
   g_option_group_add_entries(group, entries);
@@ -294,8 +301,12 @@ int run(const Options& o) {
     }
   }
   // Held for the whole run: the element's instances acquire the same file on
-  // the same device and share this copy, already warm.
-  const auto model = cosal::Model::acquire(model_path, "cpu");
+  // the same device and share this copy, already warm. An unknown or
+  // unavailable device fails here, before any timing.
+  std::string device_warning;
+  const auto model = cosal::Model::acquire(model_path, o.device, &device_warning);
+  if (!device_warning.empty())
+    std::fprintf(stderr, "cosal-bench: device %s: %s\n", o.device.c_str(), device_warning.c_str());
   const cosal::ModelInfo& info = model->info();
   const int64_t rss_model = cosal::bench::rss_kib();
 
@@ -320,6 +331,7 @@ int run(const Options& o) {
   if (!o.skip_element) {
     cosal::bench::ElementOptions eo;
     eo.model = model_path;
+    eo.device = o.device;
     eo.format = o.format;
     eo.output = o.output;
     eo.inference_size = o.inference_size;
@@ -368,9 +380,9 @@ int run(const Options& o) {
 
   // ---- table ----
   std::printf("cosal-bench  %s\n", utc_now().c_str());
-  std::printf("machine: %s, %d cores; LibTorch %s (%d intra-op threads); GStreamer %s\n",
-              machine.cpu.c_str(), machine.cores, machine.libtorch.c_str(), cosal::cpu_threads(),
-              machine.gstreamer.c_str());
+  std::printf("machine: %s, %d cores; device %s; LibTorch %s (%d intra-op threads); GStreamer %s\n",
+              machine.cpu.c_str(), machine.cores, model->device().c_str(), machine.libtorch.c_str(),
+              cosal::cpu_threads(), machine.gstreamer.c_str());
   std::printf("load average (1 min): %.2f at start, %.2f after the element level, %.2f at end\n",
               load_start, load_element_end, load_end);
   std::printf("model: %s  %s/%s %dx%d%s\n\n", model_path.c_str(), info.backbone.c_str(),
@@ -404,9 +416,9 @@ int run(const Options& o) {
 
   if (!o.skip_element) {
     std::printf(
-        "\nElement: appsrc (%s) ! cosaliency output=%s ! fakesink sync=false, %d frames, "
-        "latency sink->src pad\n",
-        o.format.c_str(), o.output.c_str(), o.frames);
+        "\nElement: appsrc (%s) ! cosaliency output=%s device=%s ! fakesink sync=false, %d "
+        "frames, latency sink->src pad\n",
+        o.format.c_str(), o.output.c_str(), o.device.c_str(), o.frames);
     std::printf(
         "  (ms/frame = 1000 / fps; cpu/frame = the process's CPU time per frame; network = "
         "encode+update+decode alone, timed next to the run)\n");
@@ -452,6 +464,7 @@ int run(const Options& o) {
                     {"cores", machine.cores},
                     {"libtorch", machine.libtorch},
                     {"gstreamer", machine.gstreamer},
+                    {"device", model->device()},
                     {"threads", cosal::cpu_threads()},
                     {"load_average",
                      {{"start", load_start},
@@ -468,7 +481,8 @@ int run(const Options& o) {
                   {"weight_bytes", model->weight_bytes()}};
     json sizes = json::array();
     for (const Size& s : o.sizes) sizes.push_back({s.width, s.height});
-    j["config"] = {{"runs", o.runs},
+    j["config"] = {{"device", o.device},
+                   {"runs", o.runs},
                    {"warmup", o.warmup},
                    {"frames", o.frames},
                    {"sizes", sizes},
