@@ -1,13 +1,16 @@
 // cosal-bench end to end in a tiny configuration: a randomly initialised
 // "tiny" model, a few frames, one small size. Checks that the run succeeds,
 // the JSON parses and has every section with plausible numbers, the table has
-// its parts, and bad input gives a clear error instead of a crash.
+// its parts, and bad input gives a clear error instead of a crash. Also the
+// command lines of cosal-bench, cosal-demo and cosal-model-timing: generated
+// --help, and usage errors that name the tool and exit 2.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -78,6 +81,9 @@ TEST_F(Bench, QuickRunWritesEverySection) {
   EXPECT_GT(m.at("cores").get<int>(), 0);
   EXPECT_FALSE(m.at("libtorch").get<std::string>().empty());
   EXPECT_EQ(m.at("threads").get<int>(), 1);
+  EXPECT_EQ(m.at("device"), "cpu");  // the default, resolved
+  EXPECT_EQ(j.at("config").at("device"), "cpu");
+  EXPECT_NE(r.output.find("device cpu"), std::string::npos) << r.output;
   EXPECT_TRUE(m.at("load_average").contains("start"));
 
   EXPECT_EQ(j.at("model").at("backbone"), "tiny");
@@ -209,3 +215,87 @@ TEST_F(Bench, BadInputIsAClearError) {
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_NE(r.output.find("--bogus"), std::string::npos) << r.output;
 }
+
+// A device the engine does not know, or one this machine lacks, is refused by
+// the engine's own parser before anything is timed.
+TEST_F(Bench, BadDeviceFailsBeforeTiming) {
+  const std::string model = tiny_model("rcau");
+  RunResult r = run("'" + tool + "' --quick --device gpu --model '" + model + "'");
+  EXPECT_TRUE(r.status == 1 || r.status == 2) << r.output;
+  EXPECT_NE(r.output.find("cosal-bench: unknown device \"gpu\""), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("element "), std::string::npos) << "timed before refusing\n" << r.output;
+  EXPECT_EQ(r.output.find("Model level"), std::string::npos) << r.output;
+  if (!cosal::cuda_available()) {
+    r = run("'" + tool + "' --quick --device cuda:0 --model '" + model + "'");
+    EXPECT_TRUE(r.status == 1 || r.status == 2) << r.output;
+    EXPECT_NE(r.output.find("CUDA is not available"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("Model level"), std::string::npos) << r.output;
+  }
+}
+
+namespace {
+
+struct CommandLine {
+  const char* tool;
+  std::vector<const char*> options;  // every option --help must list
+  const char* bad_value;             // an option with a value out of its range
+};
+
+class ToolCommandLine : public ::testing::TestWithParam<CommandLine> {
+ protected:
+  void SetUp() override {
+    if (tool.empty()) GTEST_SKIP() << GetParam().tool << " not built";
+  }
+  const std::string tool = cosal::test::tool_path(GetParam().tool);
+};
+
+}  // namespace
+
+TEST_P(ToolCommandLine, HelpListsEveryOption) {
+  const RunResult r = run("'" + tool + "' --help");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find(std::string("Usage:\n  ") + GetParam().tool), std::string::npos)
+      << r.output;
+  for (const char* option : GetParam().options)
+    EXPECT_NE(r.output.find(std::string("  ") + option), std::string::npos)
+        << "--help lacks " << option << "\n"
+        << r.output;
+}
+
+// Usage errors go to stderr as "<tool>: <message>" and exit 2.
+TEST_P(ToolCommandLine, UsageErrorsExit2WithTheToolsName) {
+  const std::string prefix = std::string(GetParam().tool) + ": ";
+  // Only stderr reaches the pipe.
+  for (const char* a : {"--no-such-option", "stray-argument", GetParam().bad_value}) {
+    const std::string args = a;
+    SCOPED_TRACE(args);
+    const RunResult r = run("{ '" + tool + "' " + args + " 2>&1 >/dev/null; }");
+    EXPECT_EQ(r.status, 2) << r.output;
+    EXPECT_EQ(r.output.rfind(prefix, 0), 0u) << r.output;
+    const std::string first_word = args.substr(0, args.find(' '));
+    EXPECT_NE(r.output.find(first_word), std::string::npos) << r.output;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Tools, ToolCommandLine,
+    ::testing::Values(
+        CommandLine{"cosal-bench",
+                    {"--model=FILE", "--device=D", "--json=FILE", "--force", "--threads=N",
+                     "--frames=N", "--runs=N", "--warmup=N", "--sizes=WxH,...", "--windows=N,...",
+                     "--modes=M,...", "--format=F", "--output=O", "--inference-size=N",
+                     "--refresh-interval=N", "--skip-element", "--quick"},
+                    "--refresh-interval -1"},
+        CommandLine{"cosal-demo",
+                    {"--input=FILE|URI", "--out=DIR", "--element=", "--sheet-frames=N", "--force"},
+                    "--sheet-frames 0"},
+        CommandLine{"cosal-model-timing",
+                    {"--model=FILE", "--backbone=NAME", "--variant=V", "--size=S", "--threads=T",
+                     "--runs=R"},
+                    "--runs 0"}),
+    [](const ::testing::TestParamInfo<CommandLine>& info) {
+      std::string name = info.param.tool;
+      for (char& c : name)
+        if (c == '-') c = '_';
+      return name;
+    });

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <clocale>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -38,6 +39,7 @@ struct Size {
 struct Options {
   std::string model;
   std::string json_path;
+  std::string device = "cpu";  // checked by Model::acquire, the parser the element uses too
   int threads = 0;
   int frames = 60;
   int runs = 30;
@@ -52,30 +54,9 @@ struct Options {
   bool skip_element = false;
   bool quick = false;
   bool force = false;  // --json may replace an existing file
+  // The options given on the command line: --quick changes only the others.
+  std::set<std::string> given;
 };
-
-void usage(FILE* to) {
-  std::fprintf(
-      to,
-      "usage: cosal-bench [options]\n"
-      "  --model FILE          weights (default: the installed default model; without one,\n"
-      "                        a randomly initialised mobilenet_v2/rcau 224x224 model)\n"
-      "  --json FILE           also write every number as JSON (refuses an existing FILE)\n"
-      "  --force               let --json replace an existing FILE\n"
-      "  --threads N           CPU inference threads (0 = LibTorch's default)\n"
-      "  --frames N            frames per element run (default 60)\n"
-      "  --runs N              timed runs per model-level measurement (default 30)\n"
-      "  --warmup N            untimed runs before them (default 5)\n"
-      "  --sizes WxH,...       element frame sizes (default 854x480,1280x720,1920x1080)\n"
-      "  --windows N,...       window sizes (default 1,5,15,30)\n"
-      "  --modes M,...         element modes: streaming,window (default both)\n"
-      "  --format F            element input format (default I420)\n"
-      "  --output O            element output: alpha, mask, meta (default alpha)\n"
-      "  --inference-size N    element inference-size (default 0: the model's native size)\n"
-      "  --refresh-interval N  element refresh-interval (default 8)\n"
-      "  --skip-element        model level only\n"
-      "  --quick               smoke-test sizes: 3 runs, 8 frames, 320x240, windows 1,5\n");
-}
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
@@ -95,75 +76,163 @@ int parse_int(const std::string& flag, const std::string& v, int lo, int hi) {
   return static_cast<int>(n);
 }
 
-// Returns false when the program should exit with `*code`.
-bool parse_args(int argc, char** argv, Options& o, int* code) {
-  std::set<std::string> given;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      usage(stdout);
-      *code = 0;
-      return false;
+// Sets option `a` ("--runs") from its value `v` (empty for a flag).
+// Throws std::invalid_argument with the message for the user.
+void set_option(Options& o, const std::string& a, const std::string& v) {
+  o.given.insert(a);
+  if (a == "--skip-element") {
+    o.skip_element = true;
+  } else if (a == "--quick") {
+    o.quick = true;
+  } else if (a == "--force") {
+    o.force = true;
+  } else if (a == "--model") {
+    o.model = v;
+  } else if (a == "--json") {
+    o.json_path = v;
+  } else if (a == "--device") {
+    o.device = v;
+  } else if (a == "--threads") {
+    o.threads = parse_int(a, v, 0, 1024);
+  } else if (a == "--frames") {
+    o.frames = parse_int(a, v, 1, 100000);
+  } else if (a == "--runs") {
+    o.runs = parse_int(a, v, 1, 100000);
+  } else if (a == "--warmup") {
+    o.warmup = parse_int(a, v, 0, 100000);
+  } else if (a == "--sizes") {
+    o.sizes.clear();
+    for (const auto& s : split(v)) {
+      const auto x = s.find('x');
+      if (x == std::string::npos) throw std::invalid_argument("--sizes: expected WxH, got " + s);
+      o.sizes.push_back(
+          {parse_int(a, s.substr(0, x), 16, 16384), parse_int(a, s.substr(x + 1), 16, 16384)});
     }
-    if (a == "--skip-element" || a == "--quick" || a == "--force") {
-      (a == "--quick" ? o.quick : a == "--force" ? o.force : o.skip_element) = true;
-      continue;
-    }
-    if (i + 1 >= argc) throw std::invalid_argument(a + ": missing value (or unknown option)");
-    const std::string v = argv[++i];
-    given.insert(a);
-    if (a == "--model") {
-      o.model = v;
-    } else if (a == "--json") {
-      o.json_path = v;
-    } else if (a == "--threads") {
-      o.threads = parse_int(a, v, 0, 1024);
-    } else if (a == "--frames") {
-      o.frames = parse_int(a, v, 1, 100000);
-    } else if (a == "--runs") {
-      o.runs = parse_int(a, v, 1, 100000);
-    } else if (a == "--warmup") {
-      o.warmup = parse_int(a, v, 0, 100000);
-    } else if (a == "--sizes") {
-      o.sizes.clear();
-      for (const auto& s : split(v)) {
-        const auto x = s.find('x');
-        if (x == std::string::npos) throw std::invalid_argument("--sizes: expected WxH, got " + s);
-        o.sizes.push_back(
-            {parse_int(a, s.substr(0, x), 16, 16384), parse_int(a, s.substr(x + 1), 16, 16384)});
-      }
-    } else if (a == "--windows") {
-      o.windows.clear();
-      for (const auto& s : split(v)) o.windows.push_back(parse_int(a, s, 1, 256));
-    } else if (a == "--modes") {
-      o.modes = split(v);
-      for (const auto& m : o.modes)
-        if (m != "streaming" && m != "window")
-          throw std::invalid_argument("--modes: unknown mode " + m);
-    } else if (a == "--format") {
-      o.format = v;
-    } else if (a == "--output") {
-      if (v != "alpha" && v != "mask" && v != "meta")
-        throw std::invalid_argument("--output: expected alpha, mask or meta");
-      o.output = v;
-    } else if (a == "--inference-size") {
-      o.inference_size = parse_int(a, v, 0, 4096);
-    } else if (a == "--refresh-interval") {
-      o.refresh_interval = parse_int(a, v, 0, 1 << 20);
-    } else {
-      throw std::invalid_argument("unknown option " + a);
-    }
+  } else if (a == "--windows") {
+    o.windows.clear();
+    for (const auto& s : split(v)) o.windows.push_back(parse_int(a, s, 1, 256));
+  } else if (a == "--modes") {
+    o.modes = split(v);
+    for (const auto& m : o.modes)
+      if (m != "streaming" && m != "window")
+        throw std::invalid_argument("--modes: unknown mode " + m);
+  } else if (a == "--format") {
+    o.format = v;
+  } else if (a == "--output") {
+    if (v != "alpha" && v != "mask" && v != "meta")
+      throw std::invalid_argument("--output: expected alpha, mask or meta");
+    o.output = v;
+  } else if (a == "--inference-size") {
+    o.inference_size = parse_int(a, v, 0, 4096);
+  } else if (a == "--refresh-interval") {
+    o.refresh_interval = parse_int(a, v, 0, 1 << 20);
+  } else {
+    throw std::invalid_argument("unknown option " + a);  // an entry without a case above
   }
+}
+
+// GOptionContext hands every option to this callback, with the Options as
+// the group's user data: one place validates values and records which
+// options were given, which plain GOptionContext storage cannot tell.
+gboolean on_option(const gchar* name, const gchar* value, gpointer data, GError** error) {
+  try {
+    set_option(*static_cast<Options*>(data), name, value ? value : "");
+    return TRUE;
+  } catch (const std::exception& e) {
+    g_set_error_literal(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, e.what());
+    return FALSE;
+  }
+}
+
+// Fills `o` from the command line (GStreamer's own options included, which
+// also initialises GStreamer). Throws std::invalid_argument for a usage error.
+void parse_args(int argc, char** argv, Options& o) {
+  // Values go to on_option unconverted (G_OPTION_FLAG_FILENAME): paths are
+  // byte strings, and the rest is ASCII anyway.
+  constexpr int kValue = G_OPTION_FLAG_FILENAME;
+  constexpr int kFlag = G_OPTION_FLAG_NO_ARG;
+  auto* cb = reinterpret_cast<gpointer>(&on_option);
+  const GOptionEntry entries[] = {
+      {"model", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
+       "Weights file (default: the installed default model, else a random "
+       "mobilenet_v2/rcau 224x224 one)",
+       "FILE"},
+      {"device", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
+       "Model level's and element's device: cpu (default), auto (CUDA when available), cuda, "
+       "cuda:N",
+       "D"},
+      {"json", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
+       "Also write every number as JSON (refuses an existing FILE)", "FILE"},
+      {"force", 0, kFlag, G_OPTION_ARG_CALLBACK, cb, "Let --json replace an existing FILE",
+       nullptr},
+      {"threads", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
+       "CPU inference threads, 0-1024 (default 0: LibTorch's default)", "N"},
+      {"frames", 0, kValue, G_OPTION_ARG_CALLBACK, cb, "Frames per element run (default 60)", "N"},
+      {"runs", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
+       "Timed runs per model-level measurement (default 30)", "N"},
+      {"warmup", 0, kValue, G_OPTION_ARG_CALLBACK, cb, "Untimed runs before them (default 5)", "N"},
+      {"sizes", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
+       "Element frame sizes, 16-16384 each side (default 854x480,1280x720,1920x1080)", "WxH,..."},
+      {"windows", 0, kValue, G_OPTION_ARG_CALLBACK, cb, "Window sizes, 1-256 (default 1,5,15,30)",
+       "N,..."},
+      {"modes", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
+       "Element modes: streaming, window (default both)", "M,..."},
+      {"format", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
+       "Element input format, any of its sink formats (default I420)", "F"},
+      {"output", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
+       "Element output: alpha, mask or meta (default alpha)", "O"},
+      {"inference-size", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
+       "Element inference-size, 0-4096 (default 0: the model's native size)", "N"},
+      {"refresh-interval", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
+       "Element refresh-interval (default 8)", "N"},
+      {"skip-element", 0, kFlag, G_OPTION_ARG_CALLBACK, cb, "Model level only", nullptr},
+      {"quick", 0, kFlag, G_OPTION_ARG_CALLBACK, cb,
+       "Smoke test: 3 runs, 1 warm-up, 8 frames, 320x240, windows 1,5 (each unless given)",
+       nullptr},
+      {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
+  // --help in the user's charset (GLib converts its text to it); numbers stay in
+  // the C format that the printed tables and the parsers expect.
+  setlocale(LC_ALL, "");
+  setlocale(LC_NUMERIC, "C");
+  GOptionContext* ctx = g_option_context_new("- how fast the network and the element run here");
+  g_option_context_set_summary(
+      ctx,
+      "Times, in one run: the model's parts per frame; the group strategies (streaming\n"
+      "and window mode against recomputing every window and against single images);\n"
+      "the cosaliency element in a real pipeline at each --sizes, --modes and --windows;\n"
+      "and peak memory. Prints a table with the machine, device and load average.");
+  g_option_context_set_description(
+      ctx,
+      "The element runs first (appsrc ! cosaliency ! fakesink, synthetic frames), each\n"
+      "next to a timing of the network alone, so what the element adds shows under the\n"
+      "same load. docs/benchmark.md describes the method and every number.\n"
+      "\n"
+      "Examples:\n"
+      "  cosal-bench --json bench.json\n"
+      "  cosal-bench --quick --device cuda --sizes 1920x1080\n");
+  GOptionGroup* group =
+      g_option_group_new("cosal-bench", "cosal-bench options", "cosal-bench options", &o, nullptr);
+  g_option_group_add_entries(group, entries);
+  g_option_context_set_main_group(ctx, group);
+  g_option_context_add_group(ctx, gst_init_get_option_group());
+  GError* error = nullptr;
+  const bool parsed = g_option_context_parse(ctx, &argc, &argv, &error);
+  g_option_context_free(ctx);
+  if (!parsed) {
+    const std::string m = error->message;
+    g_error_free(error);
+    throw std::invalid_argument(m);
+  }
+  if (argc > 1) throw std::invalid_argument(std::string("unexpected argument '") + argv[1] + "'");
   if (o.quick) {  // smoke-test sizes, unless set explicitly
-    if (!given.count("--runs")) o.runs = 3;
-    if (!given.count("--warmup")) o.warmup = 1;
-    if (!given.count("--frames")) o.frames = 8;
-    if (!given.count("--sizes")) o.sizes = {{320, 240}};
-    if (!given.count("--windows")) o.windows = {1, 5};
+    if (!o.given.count("--runs")) o.runs = 3;
+    if (!o.given.count("--warmup")) o.warmup = 1;
+    if (!o.given.count("--frames")) o.frames = 8;
+    if (!o.given.count("--sizes")) o.sizes = {{320, 240}};
+    if (!o.given.count("--windows")) o.windows = {1, 5};
   }
   if (o.sizes.empty() || o.windows.empty() || o.modes.empty())
     throw std::invalid_argument("--sizes, --windows and --modes need at least one value");
-  return true;
 }
 
 json summary_json(const Summary& s) {
@@ -232,8 +301,12 @@ int run(const Options& o) {
     }
   }
   // Held for the whole run: the element's instances acquire the same file on
-  // the same device and share this copy, already warm.
-  const auto model = cosal::Model::acquire(model_path, "cpu");
+  // the same device and share this copy, already warm. An unknown or
+  // unavailable device fails here, before any timing.
+  std::string device_warning;
+  const auto model = cosal::Model::acquire(model_path, o.device, &device_warning);
+  if (!device_warning.empty())
+    std::fprintf(stderr, "cosal-bench: device %s: %s\n", o.device.c_str(), device_warning.c_str());
   const cosal::ModelInfo& info = model->info();
   const int64_t rss_model = cosal::bench::rss_kib();
 
@@ -258,6 +331,7 @@ int run(const Options& o) {
   if (!o.skip_element) {
     cosal::bench::ElementOptions eo;
     eo.model = model_path;
+    eo.device = o.device;
     eo.format = o.format;
     eo.output = o.output;
     eo.inference_size = o.inference_size;
@@ -306,9 +380,9 @@ int run(const Options& o) {
 
   // ---- table ----
   std::printf("cosal-bench  %s\n", utc_now().c_str());
-  std::printf("machine: %s, %d cores; LibTorch %s (%d intra-op threads); GStreamer %s\n",
-              machine.cpu.c_str(), machine.cores, machine.libtorch.c_str(), cosal::cpu_threads(),
-              machine.gstreamer.c_str());
+  std::printf("machine: %s, %d cores; device %s; LibTorch %s (%d intra-op threads); GStreamer %s\n",
+              machine.cpu.c_str(), machine.cores, model->device().c_str(), machine.libtorch.c_str(),
+              cosal::cpu_threads(), machine.gstreamer.c_str());
   std::printf("load average (1 min): %.2f at start, %.2f after the element level, %.2f at end\n",
               load_start, load_element_end, load_end);
   std::printf("model: %s  %s/%s %dx%d%s\n\n", model_path.c_str(), info.backbone.c_str(),
@@ -342,9 +416,9 @@ int run(const Options& o) {
 
   if (!o.skip_element) {
     std::printf(
-        "\nElement: appsrc (%s) ! cosaliency output=%s ! fakesink sync=false, %d frames, "
-        "latency sink->src pad\n",
-        o.format.c_str(), o.output.c_str(), o.frames);
+        "\nElement: appsrc (%s) ! cosaliency output=%s device=%s ! fakesink sync=false, %d "
+        "frames, latency sink->src pad\n",
+        o.format.c_str(), o.output.c_str(), o.device.c_str(), o.frames);
     std::printf(
         "  (ms/frame = 1000 / fps; cpu/frame = the process's CPU time per frame; network = "
         "encode+update+decode alone, timed next to the run)\n");
@@ -390,6 +464,7 @@ int run(const Options& o) {
                     {"cores", machine.cores},
                     {"libtorch", machine.libtorch},
                     {"gstreamer", machine.gstreamer},
+                    {"device", model->device()},
                     {"threads", cosal::cpu_threads()},
                     {"load_average",
                      {{"start", load_start},
@@ -406,7 +481,8 @@ int run(const Options& o) {
                   {"weight_bytes", model->weight_bytes()}};
     json sizes = json::array();
     for (const Size& s : o.sizes) sizes.push_back({s.width, s.height});
-    j["config"] = {{"runs", o.runs},
+    j["config"] = {{"device", o.device},
+                   {"runs", o.runs},
                    {"warmup", o.warmup},
                    {"frames", o.frames},
                    {"sizes", sizes},
@@ -485,14 +561,11 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  gst_init(&argc, &argv);
   Options o;
   try {
-    int code = 0;
-    if (!parse_args(argc, argv, o, &code)) return code;
+    parse_args(argc, argv, o);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "cosal-bench: %s\n", e.what());
-    usage(stderr);
+    std::fprintf(stderr, "cosal-bench: %s (see --help)\n", e.what());
     return 2;
   }
   try {

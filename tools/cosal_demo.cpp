@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <clocale>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "image.h"
+#include "video_encoders.h"
 
 namespace fs = std::filesystem;
 
@@ -31,15 +33,76 @@ struct Options {
   bool force = false;
 };
 
-void usage() {
-  std::printf(
-      "usage: cosal-demo [--input FILE|URI] [--out DIR] [--element \"prop=value ...\"]\n"
-      "                  [--sheet-frames N] [--force]\n"
-      "Runs FILE through the cosaliency element (default: Megamind.avi from opencv-doc)\n"
-      "and writes cutout.webm, mask.webm and contact_sheet.png into DIR.\n");
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "cosal-demo: %s\n", message.c_str());
+  return 2;
 }
 
-// An encoder pipeline fed from our own buffers: appsrc ! videoconvert ! vp8 ! webm.
+// Fills `o` from the command line (GStreamer's own options included, which
+// also initialises GStreamer). Returns -1 to go on, else the exit status.
+int parse_args(int argc, char** argv, Options& o) {
+  // Byte strings, not converted from the locale's charset: paths and
+  // gst-launch properties are passed on as given.
+  gchar *input = nullptr, *out_dir = nullptr, *element_args = nullptr;
+  gint sheet_frames = o.sheet_frames;
+  gboolean force = FALSE;
+  const GOptionEntry entries[] = {
+      {"input", 0, 0, G_OPTION_ARG_FILENAME, &input,
+       "Video file or URI (default: Megamind.avi from Debian's opencv-doc)", "FILE|URI"},
+      {"out", 0, 0, G_OPTION_ARG_FILENAME, &out_dir,
+       "Output folder, created if missing (default: cosal-demo-out)", "DIR"},
+      {"element", 0, 0, G_OPTION_ARG_FILENAME, &element_args,
+       "More cosaliency properties, gst-launch syntax (e.g. \"mode=window window-size=16\")",
+       "\"PROP=VALUE ...\""},
+      {"sheet-frames", 0, 0, G_OPTION_ARG_INT, &sheet_frames,
+       "Frames on the contact sheet, spread over the clip (default 6)", "N"},
+      {"force", 0, 0, G_OPTION_ARG_NONE, &force, "Replace outputs that already exist", nullptr},
+      {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
+  // --help in the user's charset (GLib converts its text to it); numbers stay in
+  // the C format that the printed tables and the parsers expect.
+  setlocale(LC_ALL, "");
+  setlocale(LC_NUMERIC, "C");
+  GOptionContext* ctx = g_option_context_new("- cut the foreground out of a video");
+  g_option_context_set_summary(ctx,
+                               "Runs a video through the cosaliency element and writes into DIR:\n"
+                               "  cutout.webm        the foreground over a checkerboard\n"
+                               "  mask.webm          the alpha mask as a grey video\n"
+                               "  contact_sheet.png  a few frames: input | mask | cut-out");
+  g_option_context_set_description(
+      ctx,
+      "Each output is written under a temporary name and renamed when complete. An existing\n"
+      "output is refused unless --force.\n"
+      "\n"
+      "Example:\n"
+      "  cosal-demo --input clip.mp4 --out clip-out --element \"mode=window\"\n");
+  g_option_context_add_main_entries(ctx, entries, nullptr);
+  g_option_context_add_group(ctx, gst_init_get_option_group());
+  GError* error = nullptr;
+  const bool parsed = g_option_context_parse(ctx, &argc, &argv, &error);
+  g_option_context_free(ctx);
+  auto take = [](gchar* v, std::string& to) {
+    if (v) to = v;
+    g_free(v);
+  };
+  take(input, o.input);
+  take(out_dir, o.out_dir);
+  take(element_args, o.element_args);
+  o.sheet_frames = sheet_frames;
+  o.force = force;
+  if (!parsed) {
+    const std::string m = error->message;
+    g_error_free(error);
+    return usage_error(m + " (see --help)");
+  }
+  if (argc > 1)
+    return usage_error(std::string("unexpected argument '") + argv[1] + "' (see --help)");
+  if (o.sheet_frames < 1)
+    return usage_error("--sheet-frames: expected at least 1, got " +
+                       std::to_string(o.sheet_frames));
+  return -1;
+}
+
+// An encoder pipeline fed from our own buffers: appsrc ! <the WebM encoder> ! filesink.
 struct Encoder {
   GstElement* pipeline = nullptr;
   GstAppSrc* src = nullptr;
@@ -49,9 +112,8 @@ struct Encoder {
     tmp_path = path;
     gchar* desc = g_strdup_printf(
         "appsrc name=src format=time caps=video/x-raw,format=%s,width=%d,height=%d,"
-        "framerate=%d/%d ! videoconvert ! vp8enc deadline=1 cpu-used=8 "
-        "target-bitrate=2000000 ! webmmux ! filesink location=\"%s\"",
-        format, w, h, fps_n, fps_d, path.c_str());
+        "framerate=%d/%d ! %s ! filesink location=\"%s\"",
+        format, w, h, fps_n, fps_d, cosal::kWebmVp8.pipeline, path.c_str());
     GError* err = nullptr;
     pipeline = gst_parse_launch(desc, &err);
     g_free(desc);
@@ -93,36 +155,8 @@ uint8_t checker(int x, int y) { return ((x / 16 + y / 16) & 1) ? 200 : 120; }
 }  // namespace
 
 int main(int argc, char** argv) {
-  gst_init(&argc, &argv);
   Options opt;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "cosal-demo: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--input") {
-      opt.input = next();
-    } else if (a == "--out") {
-      opt.out_dir = next();
-    } else if (a == "--element") {
-      opt.element_args = next();
-    } else if (a == "--sheet-frames") {
-      opt.sheet_frames = std::max(1, std::atoi(next().c_str()));
-    } else if (a == "--force") {
-      opt.force = true;
-    } else if (a == "-h" || a == "--help") {
-      usage();
-      return 0;
-    } else {
-      std::fprintf(stderr, "cosal-demo: unknown argument %s\n", a.c_str());
-      usage();
-      return 2;
-    }
-  }
+  if (const int code = parse_args(argc, argv, opt); code >= 0) return code;
 
   std::string uri;
   if (gst_uri_is_valid(opt.input.c_str())) {
@@ -138,8 +172,9 @@ int main(int argc, char** argv) {
     g_free(u);
   }
   fs::create_directories(opt.out_dir);
-  const fs::path cutout_path = fs::path(opt.out_dir) / "cutout.webm";
-  const fs::path mask_path = fs::path(opt.out_dir) / "mask.webm";
+  const std::string ext = cosal::kWebmVp8.extension;
+  const fs::path cutout_path = fs::path(opt.out_dir) / ("cutout" + ext);
+  const fs::path mask_path = fs::path(opt.out_dir) / ("mask" + ext);
   const fs::path sheet_path = fs::path(opt.out_dir) / "contact_sheet.png";
   if (!opt.force) {
     for (const auto& p : {cutout_path, mask_path, sheet_path}) {
@@ -188,8 +223,8 @@ int main(int argc, char** argv) {
   gst_element_set_state(pipeline, GST_STATE_PLAYING);
 
   Encoder cutout_enc, mask_enc;
-  const std::string cutout_tmp = cutout_path.string() + ".part.webm";
-  const std::string mask_tmp = mask_path.string() + ".part.webm";
+  const std::string cutout_tmp = cutout_path.string() + ".part" + ext;
+  const std::string mask_tmp = mask_path.string() + ".part" + ext;
   std::vector<cosal::Image> sheet_rows;
   int width = 0, height = 0, frames = 0;
   GstClockTime sheet_step = GST_CLOCK_TIME_NONE, next_sheet = 0;

@@ -1,13 +1,17 @@
 // cosal-model-timing: CPU time of each part of RCAN for one frame (median
 // over repeated runs after warm-up), the numbers in model/README.md.
-//   cosal-model-timing [--model FILE | --backbone NAME] [--size S] [--threads T] [--runs R]
+// `cosal-model-timing --help` lists the options.
+#include <glib.h>
+
 #include <algorithm>
 #include <chrono>
+#include <clocale>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -43,10 +47,8 @@ double load_average() {
   return l;
 }
 
-int usage() {
-  std::fprintf(stderr,
-               "usage: cosal-model-timing [--model FILE | --backbone NAME] [--variant V]\n"
-               "                          [--size S] [--threads T] [--runs R]\n");
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "cosal-model-timing: %s\n", message.c_str());
   return 2;
 }
 
@@ -55,26 +57,65 @@ int usage() {
 int main(int argc, char** argv) {
   std::string model, backbone = "mobilenet_v2", variant = "rcau";
   int size = 224, threads = 2, runs = 20;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (i + 1 >= argc) return usage();
-    const std::string v = argv[++i];
-    if (a == "--model")
-      model = v;
-    else if (a == "--backbone")
-      backbone = v;
-    else if (a == "--variant")
-      variant = v;
-    else if (a == "--size")
-      size = std::atoi(v.c_str());
-    else if (a == "--threads")
-      threads = std::atoi(v.c_str());
-    else if (a == "--runs")
-      runs = std::atoi(v.c_str());
-    else
-      return usage();
+  {
+    gchar *model_arg = nullptr, *backbone_arg = nullptr, *variant_arg = nullptr;
+    const GOptionEntry entries[] = {
+        {"model", 0, 0, G_OPTION_ARG_FILENAME, &model_arg,
+         "Weights file to time (default: a randomly initialised network of --backbone and "
+         "--variant)",
+         "FILE"},
+        {"backbone", 0, 0, G_OPTION_ARG_STRING, &backbone_arg,
+         "Backbone of the random network: mobilenet_v2 (default), mobilenet_v2_os8, vgg16, tiny",
+         "NAME"},
+        {"variant", 0, 0, G_OPTION_ARG_STRING, &variant_arg,
+         "Group unit of the random network: rcau (default), baseline, convgru, rcau_no_reset, "
+         "rcau_spatial, rcau_channel",
+         "V"},
+        {"size", 0, 0, G_OPTION_ARG_INT, &size, "Square input size in pixels (default 224)", "S"},
+        {"threads", 0, 0, G_OPTION_ARG_INT, &threads, "LibTorch intra-op threads (default 2)", "T"},
+        {"runs", 0, 0, G_OPTION_ARG_INT, &runs,
+         "Timed runs per part, after 5 warm-up runs (default 20)", "R"},
+        {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
+    // --help in the user's charset (GLib converts its text to it); numbers stay in
+    // the C format that the printed tables and the parsers expect.
+    setlocale(LC_ALL, "");
+    setlocale(LC_NUMERIC, "C");
+    GOptionContext* ctx = g_option_context_new("- CPU time of each part of RCAN for one frame");
+    g_option_context_set_summary(
+        ctx,
+        "Times the backbone, one group step, the SIR branch, the decoder and a whole\n"
+        "streaming frame (encode, group step, decode) at batch 1, and prints the median\n"
+        "and minimum of each: the numbers in model/README.md.");
+    g_option_context_set_description(
+        ctx,
+        "On a shared machine the minimum is the better guess at the unloaded cost, the\n"
+        "median what a stream sees under that load; the load average is printed before\n"
+        "and after. A random network times the same as a trained one of its architecture.\n"
+        "\n"
+        "Example:\n"
+        "  cosal-model-timing --backbone vgg16 --size 320 --threads 1\n");
+    g_option_context_add_main_entries(ctx, entries, nullptr);
+    GError* error = nullptr;
+    const bool parsed = g_option_context_parse(ctx, &argc, &argv, &error);
+    g_option_context_free(ctx);
+    for (auto [arg, to] : {std::pair{model_arg, &model}, std::pair{backbone_arg, &backbone},
+                           std::pair{variant_arg, &variant}}) {
+      if (arg) *to = arg;
+      g_free(arg);
+    }
+    if (!parsed) {
+      const std::string m = error->message;
+      g_error_free(error);
+      return usage_error(m + " (see --help)");
+    }
   }
-  if (size <= 0 || threads <= 0 || runs <= 0) return usage();
+  if (argc > 1)
+    return usage_error(std::string("unexpected argument '") + argv[1] + "' (see --help)");
+  for (const auto& [name, value] :
+       {std::pair{"--size", size}, std::pair{"--threads", threads}, std::pair{"--runs", runs}})
+    if (value <= 0)
+      return usage_error(std::string(name) + ": expected a positive integer, got " +
+                         std::to_string(value));
   try {
     torch::set_num_threads(threads);
     cosal::Rcan net{nullptr};

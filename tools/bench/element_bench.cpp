@@ -194,7 +194,7 @@ ElementRun run_element(const ElementOptions& o, int width, int height, const std
                "max-bytes", static_cast<guint64>(0), nullptr);
   gst_caps_unref(caps);
   gst_app_src_set_max_buffers(GST_APP_SRC(src), 4);
-  g_object_set(cosal, "model", o.model.c_str(), "device", "cpu", "window-size",
+  g_object_set(cosal, "model", o.model.c_str(), "device", o.device.c_str(), "window-size",
                static_cast<guint>(window), "refresh-interval",
                static_cast<guint>(o.refresh_interval), "inference-size",
                static_cast<guint>(o.inference_size), nullptr);

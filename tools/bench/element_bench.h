@@ -26,6 +26,7 @@ void register_element();
 
 struct ElementOptions {
   std::string model;            // weights file
+  std::string device = "cpu";   // the element's device property
   std::string format = "I420";  // input: any of the element's sink formats
   std::string output = "alpha";
   int inference_size = 0;  // the element property (0 = model's native size)
