@@ -9,12 +9,13 @@
 
 namespace cosal {
 
-namespace {
-
-bool use_onednn(const torch::Tensor& x) {
+bool onednn_applies(const torch::Tensor& x, const torch::Tensor& weight) {
   return at::hasMKLDNN() && at::globalContext().userEnabledMkldnn() && x.device().is_cpu() &&
-         x.scalar_type() == torch::kFloat && x.dim() == 4 && x.numel() > 0;
+         x.scalar_type() == torch::kFloat && weight.scalar_type() == torch::kFloat &&
+         x.dim() == 4 && x.numel() > 0;
 }
+
+namespace {
 
 std::vector<int64_t> vec(torch::ExpandingArray<2> a) { return {(*a)[0], (*a)[1]}; }
 
@@ -99,7 +100,7 @@ torch::Tensor conv2d(const torch::nn::Conv2d& conv, const torch::Tensor& x) {
   const auto& o = conv->options;
   const bool zero_padding = c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode());
   const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
-  if (!use_onednn(x) || !zero_padding || !pad) return conv.ptr()->forward(x);
+  if (!onednn_applies(x, conv->weight) || !zero_padding || !pad) return conv.ptr()->forward(x);
   return at::mkldnn_convolution(dense(x), conv->weight, conv->bias, vec(*pad), vec(o.stride()),
                                 vec(o.dilation()), o.groups());
 }
@@ -114,7 +115,7 @@ torch::Tensor conv_transpose2d_x2(const torch::nn::ConvTranspose2d& deconv,
                   (*o.output_padding())[1] == 0 && (*o.dilation())[0] == 1 &&
                   (*o.dilation())[1] == 1 && o.groups() == 1,
               "conv_transpose2d_x2 needs kernel 4, stride 2, padding 1, groups 1");
-  if (!use_onednn(x)) return deconv.ptr()->forward(x);
+  if (!onednn_applies(x, deconv->weight)) return deconv.ptr()->forward(x);
   const auto [kernel, bias] = phase_kernel(deconv->weight, deconv->bias);
   auto y = at::mkldnn_convolution(dense(x), kernel, bias, {1, 1}, {1, 1}, {1, 1}, 1);
   return torch::pixel_shuffle(y, 2);

@@ -13,6 +13,11 @@
 
 namespace cosal {
 
+// Whether oneDNN's convolution takes `x` with `weight`: a 4-d float CPU
+// tensor, LibTorch built with oneDNN and not told to avoid it. The one test
+// every direct oneDNN call here and in the backbone makes.
+bool onednn_applies(const torch::Tensor& x, const torch::Tensor& weight);
+
 // The module's own conv2d (its padding, stride, dilation and groups).
 torch::Tensor conv2d(const torch::nn::Conv2d& conv, const torch::Tensor& x);
 

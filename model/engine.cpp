@@ -2,6 +2,7 @@
 #include "engine.h"
 #include "engine_impl.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 
 #include <algorithm>
@@ -38,6 +39,9 @@ void ModelInfo::inference_size(int long_side, int width, int height, int* w, int
     *w = round_m(static_cast<double>(long_side) * width / height);
   }
 }
+
+int Features::width() const { return impl_ ? impl_->width : 0; }
+int Features::height() const { return impl_ ? impl_->height : 0; }
 
 GroupState::GroupState() : impl_(std::make_unique<Impl>()) {}
 GroupState::~GroupState() = default;
@@ -94,18 +98,13 @@ class RcanModel final : public Model {
       net_->to(device_, torch::kHalf);
     else
       net_->to(device_);
-    const RcanConfig& cfg = net_->config();
-    info_.path = path;
-    info_.backbone = cfg.backbone;
-    info_.variant = cfg.variant;
-    info_.input_width = static_cast<int>(cfg.input_width);
-    info_.input_height = static_cast<int>(cfg.input_height);
-    info_.size_multiple = static_cast<int>(net_->backbone->stride());
-    info_.uses_group = cfg.uses_group();
-    auto prov = metadata.find("cosal.provenance");
-    if (prov != metadata.end()) info_.provenance = prov->second;
-    for (const auto& t : net_->parameters()) weight_bytes_ += t.numel() * t.element_size();
-    for (const auto& t : net_->buffers()) weight_bytes_ += t.numel() * t.element_size();
+    describe(path, metadata);
+  }
+
+  // A view over a network someone else owns and trains (view_network).
+  RcanModel(std::shared_ptr<RcanImpl> net, torch::Device device)
+      : net_(std::move(net)), device_(device) {
+    describe("(in memory)", {});
   }
 
   const ModelInfo& info() const override { return info_; }
@@ -175,6 +174,21 @@ class RcanModel final : public Model {
   }
 
  private:
+  void describe(const std::string& path, const std::map<std::string, std::string>& metadata) {
+    const RcanConfig& cfg = net_->config();
+    info_.path = path;
+    info_.backbone = cfg.backbone;
+    info_.variant = cfg.variant;
+    info_.input_width = static_cast<int>(cfg.input_width);
+    info_.input_height = static_cast<int>(cfg.input_height);
+    info_.size_multiple = static_cast<int>(net_->backbone->stride());
+    info_.uses_group = cfg.uses_group();
+    auto prov = metadata.find("cosal.provenance");
+    if (prov != metadata.end()) info_.provenance = prov->second;
+    for (const auto& t : net_->parameters()) weight_bytes_ += t.numel() * t.element_size();
+    for (const auto& t : net_->buffers()) weight_bytes_ += t.numel() * t.element_size();
+  }
+
   static const Features::Impl& features(const Features& frame) {
     if (frame.empty()) throw ModelError("empty Features (encode a frame first)");
     return *frame.impl();
@@ -253,31 +267,6 @@ class RcanModel final : public Model {
   size_t weight_bytes_ = 0;
 };
 
-// glibc returns freed memory to the kernel as soon as an arena's free top
-// exceeds the trim threshold, and serves blocks above the mmap threshold with
-// fresh mappings; LibTorch frees a frame's activations (megabytes) after
-// every frame, so with the defaults frames faulted their working set back in
-// page by page. perf on the element (854x480, 1 thread, the NCHW backbone of
-// before): 28 % of the samples in the kernel (page faults, clear_page,
-// madvise), 13 ms of system time per frame, 1 ms with these settings. With
-// today's backbone at the native 224x224: 73 -> 14 minor faults per frame;
-// at inference-size 448: 925 -> 34 (sys 5 -> 1 ms per frame); peak RSS +15 MB.
-// Fixed thresholds also stop glibc's dynamic ones from drifting. Left alone
-// when the user tuned malloc (MALLOC_*_ or GLIBC_TUNABLES) or set
-// COSAL_KEEP_MALLOC.
-void keep_freed_memory() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    for (const char* v : {"GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_",
-                          "MALLOC_TOP_PAD_", "COSAL_KEEP_MALLOC"})
-      if (std::getenv(v)) return;
-#if defined(__GLIBC__)
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum for the dynamic threshold
-    mallopt(M_TRIM_THRESHOLD, 256 << 20);
-#endif
-  });
-}
-
 std::mutex& registry_mutex() {
   static std::mutex m;
   return m;
@@ -293,7 +282,6 @@ std::map<std::pair<std::string, std::string>, std::weak_ptr<const Model>>& regis
 std::shared_ptr<const Model> Model::acquire(const std::string& path, const std::string& device,
                                             std::string* warning) {
   const torch::Device dev = parse_device(device, warning);
-  keep_freed_memory();
   std::error_code ec;
   if (path.empty()) throw ModelError("no model file given");
   if (!std::filesystem::is_regular_file(path, ec))
@@ -321,11 +309,27 @@ std::shared_ptr<const Model> Model::acquire(const std::string& path, const std::
   return model;
 }
 
+std::shared_ptr<const Model> view_network(std::shared_ptr<RcanImpl> net, torch::Device device) {
+  if (!net) throw ModelError("view_network: no network");
+  return std::make_shared<RcanModel>(std::move(net), device);
+}
+
 std::string Model::default_path() {
   if (const char* env = std::getenv("COSAL_MODEL"); env && *env) return env;
+  // Found from this library's own location, so an installed plugin uses the
+  // model of its prefix (wherever the prefix was moved) and a build tree the
+  // copy beside its library; never a path baked in at build time.
+  Dl_info info{};
+  std::filesystem::path dir;
+  if (dladdr(reinterpret_cast<void*>(&Model::default_path), &info) && info.dli_fname)
+    dir = std::filesystem::path(info.dli_fname).parent_path();
+  const std::filesystem::path rel(COSAL_MODEL_FROM_LIBDIR);
+  const std::filesystem::path installed = rel.is_absolute() ? rel : dir / rel;
   std::error_code ec;
-  if (std::filesystem::is_regular_file(COSAL_DEFAULT_MODEL, ec)) return COSAL_DEFAULT_MODEL;
-  return COSAL_SOURCE_MODEL;
+  if (std::filesystem::is_regular_file(installed, ec)) return installed.lexically_normal().string();
+  const std::filesystem::path beside = dir / "default.safetensors";
+  if (std::filesystem::is_regular_file(beside, ec)) return beside.string();
+  return installed.lexically_normal().string();  // where it should be, for the error
 }
 
 void write_random_model(const std::string& path, const std::string& backbone,
@@ -343,6 +347,29 @@ void write_random_model(const std::string& path, const std::string& backbone,
   } catch (const std::exception& e) {
     throw ModelError(path + ": cannot write a random model: " + e.what());
   }
+}
+
+// glibc returns freed memory to the kernel as soon as an arena's free top
+// exceeds the trim threshold, and serves blocks above the mmap threshold with
+// fresh mappings; LibTorch frees a frame's activations (megabytes) after
+// every frame, so with the defaults frames faulted their working set back in
+// page by page. perf on the element (854x480, 1 thread, the NCHW backbone of
+// before): 28 % of the samples in the kernel (page faults, clear_page,
+// madvise), 13 ms of system time per frame, 1 ms with these settings. With
+// today's backbone at the native 224x224: 73 -> 14 minor faults per frame;
+// at inference-size 448: 925 -> 34 (sys 5 -> 1 ms per frame); peak RSS +15 MB.
+// Fixed thresholds also stop glibc's dynamic ones from drifting.
+void tune_malloc_for_inference() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    for (const char* v :
+         {"GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_"})
+      if (std::getenv(v)) return;
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum for the dynamic threshold
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
+  });
 }
 
 void set_cpu_threads(int threads) {

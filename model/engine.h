@@ -52,6 +52,9 @@ class Features {
  public:
   Features() = default;
   bool empty() const { return !impl_; }
+  // The size of the frame these features were encoded from (0 when empty).
+  int width() const;
+  int height() const;
   struct Impl;
   explicit Features(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   const std::shared_ptr<const Impl>& impl() const { return impl_; }
@@ -119,9 +122,19 @@ void write_random_model(const std::string& path, const std::string& backbone = "
                         const std::string& variant = "rcau", int input_size = 64,
                         uint64_t seed = 0);
 
-// Intra-op threads for CPU inference (process-wide in LibTorch); 0 = default.
+// Process-wide settings: the library never changes them by itself; an
+// application (or the element, for a property the user set) chooses them.
+//
+// Intra-op threads of LibTorch's CPU kernels for the calling thread, and the
+// default of threads LibTorch starts later (LibTorch keeps the count per
+// thread once a thread has run a kernel); 0 = LibTorch's own default.
 void set_cpu_threads(int threads);
 int cpu_threads();
+// glibc malloc thresholds that keep a frame's freed activations mapped
+// instead of returning them to the kernel after every frame (measured in
+// engine.cpp). Left alone when the user tuned malloc (MALLOC_*_,
+// GLIBC_TUNABLES). Idempotent.
+void tune_malloc_for_inference();
 bool cuda_available();
 
 }  // namespace cosal

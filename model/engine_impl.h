@@ -9,6 +9,7 @@
 
 #include "backbone.h"
 #include "engine.h"
+#include "rcan.h"
 
 namespace cosal {
 
@@ -23,5 +24,11 @@ struct GroupState::Impl {
   torch::Tensor g;  // G_n [1,C,h,w]; undefined before the first update
   int64_t steps = 0;
 };
+
+// A Model over a network in memory, without copying it: the trainer's
+// validation runs its network through the same stream processor as the
+// element. The caller keeps `net` alive and unchanged (eval mode) while the
+// view is used; encode/update/decode run under InferenceMode.
+std::shared_ptr<const Model> view_network(std::shared_ptr<RcanImpl> net, torch::Device device);
 
 }  // namespace cosal

@@ -2,6 +2,8 @@
 // import lives here too: it maps the graph's convolutions onto these layers.
 #include "mobilenet_v2.h"
 
+#include "conv_ops.h"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -26,20 +28,13 @@ SameConv2dImpl::SameConv2dImpl(int64_t in, int64_t out, int64_t kernel_, int64_t
   bias = register_parameter("bias", torch::zeros({out}));
 }
 
-namespace {
-bool use_onednn_pointwise(const torch::Tensor& x, const torch::Tensor& w) {
-  return at::hasMKLDNN() && at::globalContext().userEnabledMkldnn() && x.is_cpu() && x.dim() == 4 &&
-         x.scalar_type() == torch::kFloat32 && w.scalar_type() == torch::kFloat32;
-}
-}  // namespace
-
 torch::Tensor SameConv2dImpl::forward(const torch::Tensor& x) {
   const int64_t extent = dilation * (kernel - 1) + 1;
   // Inference only (no autograd): in-place activations and the layouts
   // below; training keeps the plain out-of-place graph.
   const bool inference = !torch::GradMode::is_enabled();
   torch::Tensor y;
-  if (kernel == 1 && stride == 1 && groups == 1 && use_onednn_pointwise(x, weight)) {
+  if (kernel == 1 && stride == 1 && groups == 1 && onednn_applies(x, weight)) {
     // LibTorch 1.13 sends batch < 16 pointwise convolutions on ONE thread to
     // im2col + BLAS (Debian's reference BLAS: ~10x slower); call oneDNN
     // directly, as it does itself with 2+ threads. Differentiable too.
@@ -56,7 +51,7 @@ torch::Tensor SameConv2dImpl::forward(const torch::Tensor& x) {
     };
     const int64_t th = total(x.size(2)), tw = total(x.size(3));
     if (inference && groups > 1 && kernel == 3 && stride == 2 && dilation == 1 && th == 1 &&
-        tw == 1 && use_onednn_pointwise(x, weight)) {
+        tw == 1 && onednn_applies(x, weight)) {
       // Depthwise 3x3/2 on an even size: SAME pads 0 before and 1 after. The
       // same result without copying the input into a padded one: a 4x4
       // kernel with a leading zero row and column and symmetric padding 1

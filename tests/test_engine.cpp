@@ -149,14 +149,16 @@ TEST_F(Engine, ShippedConfigurationStreams) {
 }
 
 TEST_F(Engine, SteadyStateFramesDoNotFaultTheirMemoryBackIn) {
-  // Model::acquire keeps freed memory in the process (engine.cpp,
-  // keep_freed_memory): a MobileNetV2 frame frees and reallocates megabytes
-  // of activations, and with glibc's defaults frames faulted them back in
-  // (measured through the element at inference-size 448: ~925 minor page
-  // faults per frame without, ~34 with).
-  for (const char* v : {"GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_",
-                        "MALLOC_TOP_PAD_", "COSAL_KEEP_MALLOC"})
+  // tune_malloc_for_inference, an application's explicit choice (the tools
+  // make it), keeps freed memory in the process: a
+  // MobileNetV2 frame frees and reallocates megabytes of activations, and
+  // with glibc's defaults frames faulted them back in (measured through the
+  // element at inference-size 448: ~925 minor page faults per frame
+  // without, ~34 with).
+  for (const char* v :
+       {"GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_"})
     if (std::getenv(v)) GTEST_SKIP() << v << " is set: malloc is left as the user tuned it";
+  cosal::tune_malloc_for_inference();
   const auto p = path("mnv2.safetensors");
   cosal::write_random_model(p, "mobilenet_v2", "rcau", 224, 1);
   auto model = Model::acquire(p);
@@ -445,6 +447,11 @@ TEST_F(Engine, DefaultPath) {
   ::unsetenv("COSAL_MODEL");
   const auto p = Model::default_path();
   EXPECT_EQ(fs::path(p).filename(), "default.safetensors");
+  // In the build tree: the copy beside the library, never the source tree's.
+  EXPECT_TRUE(fs::is_regular_file(p)) << p;
+  if (const char* src = std::getenv("COSAL_SOURCE_DIR")) {
+    EXPECT_NE(fs::canonical(p), fs::canonical(fs::path(src) / "model" / "default.safetensors"));
+  }
   if (old) ::setenv("COSAL_MODEL", saved.c_str(), 1);
 }
 
@@ -468,3 +475,46 @@ TEST_F(Engine, WriteRandomModelRejectsUnknownNames) {
 }
 
 }  // namespace
+
+// The CUDA path against the CPU on the shipped model (skipped without a
+// CUDA device: Debian's LibTorch has none; tools/gpu-check.sh runs this on a
+// machine that has one). fp32 may differ from the CPU only by cuDNN's
+// choice of algorithms (summation order): 1e-3 on a probability. fp16 keeps
+// 10-11 significant bits through ~60 layers: 2e-2 at worst, 2e-3 on average.
+TEST(EngineCuda, MatchesTheCpuInFp32AndFp16) {
+  if (!cosal::cuda_available()) GTEST_SKIP() << "no CUDA device (or a LibTorch without CUDA)";
+  const char* src = std::getenv("COSAL_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  const fs::path shipped = fs::path(src) / "model" / "default.safetensors";
+  const auto cpu = Model::acquire(shipped.string(), "cpu");
+  const int w = cpu->info().input_width, h = cpu->info().input_height;
+  const Frames frames(6, w, h, 5);
+  const auto want = cpu->forward_group(frames.views());
+  // fp16 is the CUDA default; COSAL_CUDA_FP32 is read when a model loads,
+  // and a copy of the file is a separate model in the registry.
+  const fs::path copy = fs::temp_directory_path() / ("cosal_fp32_" + std::to_string(getpid()));
+  fs::copy_file(shipped, copy, fs::copy_options::overwrite_existing);
+  ::setenv("COSAL_CUDA_FP32", "1", 1);
+  const auto fp32 = Model::acquire(copy.string(), "cuda");
+  ::unsetenv("COSAL_CUDA_FP32");
+  const auto fp16 = Model::acquire(shipped.string(), "cuda");
+  struct Case {
+    std::shared_ptr<const Model> model;
+    double max_tol, mean_tol;
+  };
+  for (const Case& c : {Case{fp32, 1e-3, 1e-4}, Case{fp16, 2e-2, 2e-3}}) {
+    const auto got = c.model->forward_group(frames.views());
+    ASSERT_EQ(got.size(), want.size());
+    double worst = 0, sum = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < got.size(); ++i)
+      for (size_t k = 0; k < got[i].size(); ++k, ++n) {
+        const double d = std::abs(static_cast<double>(got[i][k]) - want[i][k]);
+        worst = std::max(worst, d);
+        sum += d;
+      }
+    EXPECT_LE(worst, c.max_tol) << c.model->device();
+    EXPECT_LE(sum / static_cast<double>(n), c.mean_tol) << c.model->device();
+  }
+  fs::remove(copy);
+}

@@ -25,10 +25,6 @@ namespace cosal {
 class MaskUpscaler {
  public:
   void configure(int src_width, int src_height, int dst_width, int dst_height);
-  int src_width() const { return src_w_; }
-  int src_height() const { return src_h_; }
-  int dst_width() const { return dst_w_; }
-  int dst_height() const { return dst_h_; }
 
   // src: src_height rows of src_width floats in [0, 1]. dst: byte of pixel
   // (x, y) at dst + y * row_stride + x * pixel_stride. threshold 0 writes the

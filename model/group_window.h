@@ -37,8 +37,6 @@ class GroupWindow {
   int refresh_interval() const { return refresh_interval_; }
   Mode mode() const { return mode_; }
   int window_size() const { return window_size_; }
-  int lookahead() const { return lookahead_; }
-  int lookback() const { return lookback_; }
 
   // Appends the next frame's features.
   void push(Features features);
@@ -56,7 +54,7 @@ class GroupWindow {
   bool has_state() const { return next_index_ > 0; }
 
   // Totals since construction or clear_counters(). Safe to read from any thread while another
-  // one runs pop() (the element's stats property does).
+  // one runs pop() (the element's stats property does, through StreamProcessor).
   int64_t seeds() const { return seeds_.load(std::memory_order_relaxed); }
   int64_t updates() const { return updates_.load(std::memory_order_relaxed); }
   // Zeroes both totals (the element's start: stats count one run).
