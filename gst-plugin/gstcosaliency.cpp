@@ -1,6 +1,7 @@
 // The cosaliency element. GStreamer-side plumbing only: caps, conversion,
 // buffering, events, QoS, latency. The network is behind model/engine.h and
-// the group scheduling behind group_window.h.
+// how frames form the group (window, re-seeds, smoothing, scene cuts) behind
+// model/stream_processor.h, the code the tools and validation run too.
 #include "gstcosaliency.h"
 
 #include <gst/video/video.h>
@@ -11,14 +12,15 @@
 #include <cmath>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "cosalmeta.h"
 #include "engine.h"
-#include "group_window.h"
 #include "mask_upscaler.h"
-#include "scene_cut.h"
+#include "processing_time.h"
+#include "stream_processor.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_cosaliency_debug);
 #define GST_CAT_DEFAULT gst_cosaliency_debug
@@ -59,7 +61,7 @@ enum {
   PROP_STATS,
 };
 
-// Property values; guarded by the object lock.
+// Property values; guarded by Impl::mutex.
 struct Settings {
   std::string model;
   std::string device = kDefaultDevice;
@@ -79,16 +81,12 @@ struct Stats {
   std::atomic<guint64> frames_out{0};
   std::atomic<guint64> qos_dropped{0};
   std::atomic<guint64> invalid_dropped{0};  // buffers smaller than their caps
-  std::atomic<guint64> group_resets{0};
-  std::atomic<guint64> scene_cuts{0};
-  std::atomic<guint64> inference_ns{0};  // total, for the mean
+  std::atomic<guint64> inference_ns{0};     // total, for the mean
   std::atomic<guint64> inferences{0};
-  std::atomic<gint64> processing_ema_ns{0};
 
   void clear() {
-    frames_in = frames_out = qos_dropped = invalid_dropped = group_resets = scene_cuts = 0;
+    frames_in = frames_out = qos_dropped = invalid_dropped = 0;
     inference_ns = inferences = 0;
-    processing_ema_ns = 0;
   }
 };
 
@@ -104,14 +102,15 @@ struct Stream {
   GstBuffer* rgb = nullptr;             // reused conversion target
   GstBufferPool* mask_pool = nullptr;   // masks attached as GstCosalMaskMeta
   guint mask_stride = 0;
-  cosal::GroupWindow group;
+  cosal::StreamProcessor processor;  // one mask per held frame, in order
   std::deque<GstBuffer*> held;       // inputs awaiting their mask, oldest first
   std::deque<GstBuffer*> finished;   // outputs ready to push
   std::vector<float> mask;           // decoder output at the inference size
-  std::vector<float> previous_mask;  // for temporal smoothing
-  bool have_previous_mask = false;
   cosal::MaskUpscaler upscaler;
-  cosal::SceneCut scene_cut;
+  // A flow error from pushing drained frames in an event handler, returned
+  // to upstream by the next buffer (an event handler cannot return a flow).
+  GstFlowReturn deferred_flow = GST_FLOW_OK;
+  gint64 last_emit_ns = 0;  // decode + render time of the latest output frame
 
   void clear_buffers() {
     for (GstBuffer* b : held) gst_buffer_unref(b);
@@ -140,12 +139,18 @@ struct Stream {
 };
 
 struct Impl {
+  // Guards `settings` and `stream.held`, which the application's thread
+  // (properties, stats) and the streaming thread share. A std::mutex rather
+  // than the object lock: GLib's futex-based GMutex is invisible to
+  // ThreadSanitizer, which checks this element.
+  std::mutex mutex;
   Settings settings;
   std::shared_ptr<const cosal::Model> model;
   Stream stream;
   Stats stats;
-  gint64 reported_processing_ns = 0;  // what the last LATENCY answer included
-  bool latency_posted = false;
+  // Per-frame processing time; written by the streaming thread, read by
+  // LATENCY queries from any thread (its members are atomics).
+  cosal::ProcessingTime processing;
 };
 
 }  // namespace
@@ -198,22 +203,22 @@ Impl& impl_of(gpointer self) { return *GST_COSALIENCY(self)->impl; }
 // The per-frame properties, without the strings: read on every frame, so no
 // allocation.
 struct LiveSettings {
-  int refresh_interval, threshold;
+  int refresh_interval, threshold, threads;
   double smoothing, scene_cut_threshold;
 };
 
 LiveSettings live_settings_of(GstCosaliency* self) {
-  GST_OBJECT_LOCK(self);
+  self->impl->mutex.lock();
   const Settings& s = self->impl->settings;
-  LiveSettings l{s.refresh_interval, s.threshold, s.smoothing, s.scene_cut_threshold};
-  GST_OBJECT_UNLOCK(self);
+  LiveSettings l{s.refresh_interval, s.threshold, s.threads, s.smoothing, s.scene_cut_threshold};
+  self->impl->mutex.unlock();
   return l;
 }
 
 Settings settings_of(GstCosaliency* self) {
-  GST_OBJECT_LOCK(self);
+  self->impl->mutex.lock();
   Settings s = self->impl->settings;
-  GST_OBJECT_UNLOCK(self);
+  self->impl->mutex.unlock();
   return s;
 }
 
@@ -328,36 +333,33 @@ GstCaps* cosaliency_fixate_caps(GstBaseTransform* trans, GstPadDirection directi
   return GST_BASE_TRANSFORM_CLASS(parent_class)->fixate_caps(trans, direction, caps, othercaps);
 }
 
+// Starts a new group. Frames still pending are completed with the old group
+// first; their masks wait in the processor for the held buffers.
 void reset_group(GstCosaliency* self, const char* why) {
-  Stream& st = self->impl->stream;
-  if (st.group.has_state()) {
-    self->impl->stats.group_resets++;
+  Impl& impl = *self->impl;
+  if (impl.model && impl.stream.processor.new_group(*impl.model))
     GST_DEBUG_OBJECT(self, "new group: %s", why);
-  }
-  st.group.reset();
-  st.have_previous_mask = false;
-  st.scene_cut.reset();
 }
 
-// Callable from any thread: the counters are atomics (Stats, GroupWindow's
-// seeds and updates) and `held` is read under the object lock it is changed
-// under.
+// Callable from any thread: the counters are atomics (Stats, the stream
+// processor's) and `held` is read under the mutex it is changed under.
 GstStructure* stats_structure(GstCosaliency* self) {
   Stats& s = self->impl->stats;
+  const cosal::StreamProcessor& p = self->impl->stream.processor;
   const guint64 n = s.inferences.load();
   const double mean_ms = n ? s.inference_ns.load() / 1e6 / static_cast<double>(n) : 0.0;
-  GST_OBJECT_LOCK(self);
+  self->impl->mutex.lock();
   const guint64 held = self->impl->stream.held.size();
-  GST_OBJECT_UNLOCK(self);
-  return gst_structure_new(
-      "application/x-cosaliency-stats", "frames-in", G_TYPE_UINT64, s.frames_in.load(),
-      "frames-out", G_TYPE_UINT64, s.frames_out.load(), "qos-dropped", G_TYPE_UINT64,
-      s.qos_dropped.load(), "invalid-dropped", G_TYPE_UINT64, s.invalid_dropped.load(),
-      "group-resets", G_TYPE_UINT64, s.group_resets.load(), "scene-cuts", G_TYPE_UINT64,
-      s.scene_cuts.load(), "seeds", G_TYPE_UINT64,
-      static_cast<guint64>(self->impl->stream.group.seeds()), "rcau-updates", G_TYPE_UINT64,
-      static_cast<guint64>(self->impl->stream.group.updates()), "mean-inference-ms", G_TYPE_DOUBLE,
-      mean_ms, "held", G_TYPE_UINT64, held, nullptr);
+  self->impl->mutex.unlock();
+  return gst_structure_new("application/x-cosaliency-stats", "frames-in", G_TYPE_UINT64,
+                           s.frames_in.load(), "frames-out", G_TYPE_UINT64, s.frames_out.load(),
+                           "qos-dropped", G_TYPE_UINT64, s.qos_dropped.load(), "invalid-dropped",
+                           G_TYPE_UINT64, s.invalid_dropped.load(), "group-resets", G_TYPE_UINT64,
+                           static_cast<guint64>(p.group_resets()), "scene-cuts", G_TYPE_UINT64,
+                           static_cast<guint64>(p.scene_cuts()), "seeds", G_TYPE_UINT64,
+                           static_cast<guint64>(p.seeds()), "rcau-updates", G_TYPE_UINT64,
+                           static_cast<guint64>(p.updates()), "mean-inference-ms", G_TYPE_DOUBLE,
+                           mean_ms, "held", G_TYPE_UINT64, held, nullptr);
 }
 
 void log_stats(GstCosaliency* self) {
@@ -373,7 +375,6 @@ void log_stats(GstCosaliency* self) {
 bool load_model(GstCosaliency* self) {
   const Settings s = settings_of(self);
   const std::string path = s.model.empty() ? cosal::Model::default_path() : s.model;
-  if (s.threads > 0) cosal::set_cpu_threads(s.threads);
   if (g_str_has_prefix(s.device.c_str(), "cuda") && !cosal::cuda_available()) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
                       ("device \"%s\" requested but CUDA is not available", s.device.c_str()),
@@ -424,22 +425,23 @@ GstStateChangeReturn cosaliency_change_state(GstElement* element, GstStateChange
 gboolean cosaliency_start(GstBaseTransform* trans) {
   Impl& impl = impl_of(trans);
   impl.stats.clear();
-  impl.stream.group.clear_counters();
-  impl.reported_processing_ns = 0;
-  impl.latency_posted = false;
+  impl.stream.processor.clear_counters();
+  impl.processing.clear();
+  impl.stream.deferred_flow = GST_FLOW_OK;
+  impl.stream.last_emit_ns = 0;
   return TRUE;
 }
 
 gboolean cosaliency_stop(GstBaseTransform* trans) {
   auto* self = GST_COSALIENCY(trans);
   log_stats(self);
-  GST_OBJECT_LOCK(self);
+  self->impl->mutex.lock();
   self->impl->stream.clear_buffers();
-  GST_OBJECT_UNLOCK(self);
+  self->impl->mutex.unlock();
   // Not release(): its clear_buffers() would write `held` again outside the
   // lock that the stats property reads it under.
   self->impl->stream.release_converters();
-  self->impl->stream.group.reset();
+  self->impl->stream.processor.clear();
   return TRUE;
 }
 
@@ -465,10 +467,15 @@ gboolean cosaliency_set_caps(GstBaseTransform* trans, GstCaps* incaps, GstCaps* 
   const bool new_input = !st.configured || !gst_video_info_is_equal(&st.in_info, &in);
   st.release_converters();
   if (new_input) {
-    reset_group(self, "caps changed");
-    st.group.configure(s.mode == GST_COSALIENCY_MODE_WINDOW ? cosal::GroupWindow::Mode::kWindow
-                                                            : cosal::GroupWindow::Mode::kStreaming,
-                       s.window_size, 0);
+    cosal::StreamOptions o;
+    o.mode = s.mode == GST_COSALIENCY_MODE_WINDOW ? cosal::StreamOptions::Mode::kWindow
+                                                  : cosal::StreamOptions::Mode::kStreaming;
+    o.window_size = s.window_size;
+    o.refresh_interval = s.refresh_interval;
+    o.smoothing = s.smoothing;
+    o.scene_cut_threshold = s.scene_cut_threshold;
+    // Held frames were emitted by the CAPS event handler: nothing is lost.
+    st.processor.configure(o);
   }
   st.output = s.output;
   st.in_info = in;
@@ -521,11 +528,7 @@ gboolean cosaliency_set_caps(GstBaseTransform* trans, GstCaps* incaps, GstCaps* 
       return FALSE;
     }
   }
-  if (st.mask.size() != static_cast<size_t>(iw) * ih) {
-    st.mask.assign(static_cast<size_t>(iw) * ih, 0.f);
-    st.previous_mask.assign(st.mask.size(), 0.f);
-    st.have_previous_mask = false;
-  }
+  st.mask.assign(static_cast<size_t>(iw) * ih, 0.f);
   st.upscaler.configure(iw, ih, GST_VIDEO_INFO_WIDTH(&in), GST_VIDEO_INFO_HEIGHT(&in));
 
   // alpha with an alpha input format: write the alpha bytes in place.
@@ -572,9 +575,17 @@ GstFlowReturn render(GstCosaliency* self, GstBuffer* in, GstBuffer** out, int th
     st.upscaler.run(mask, map.data, 1, static_cast<int>(st.mask_stride), threshold);
     gst_buffer_unmap(m, &map);
     GstBuffer* o = gst_buffer_make_writable(in);
-    gst_buffer_add_cosal_mask_meta(o, m, GST_VIDEO_INFO_WIDTH(&st.in_info),
-                                   GST_VIDEO_INFO_HEIGHT(&st.in_info), st.mask_stride);
+    const GstCosalMaskMeta* meta =
+        gst_buffer_add_cosal_mask_meta(o, m, GST_VIDEO_INFO_WIDTH(&st.in_info),
+                                       GST_VIDEO_INFO_HEIGHT(&st.in_info), st.mask_stride);
     gst_buffer_unref(m);  // the meta holds it until the frame is freed
+    if (!meta) {
+      gst_buffer_unref(o);
+      GST_ELEMENT_ERROR(self, STREAM, FAILED, ("could not attach the mask meta"),
+                        ("mask buffer of the pool smaller than %u x %d", st.mask_stride,
+                         GST_VIDEO_INFO_HEIGHT(&st.in_info)));
+      return GST_FLOW_ERROR;
+    }
     *out = o;
     return GST_FLOW_OK;
   }
@@ -625,41 +636,40 @@ GstFlowReturn emit_one(GstCosaliency* self, GstBuffer** out) {
   Stream& st = impl.stream;
   const LiveSettings s = live_settings_of(self);
   const auto t0 = std::chrono::steady_clock::now();
-  GST_OBJECT_LOCK(self);
+  self->impl->mutex.lock();
   GstBuffer* in = st.held.front();
   st.held.pop_front();
-  GST_OBJECT_UNLOCK(self);
+  self->impl->mutex.unlock();
   try {
-    st.group.pop(*impl.model, st.mask.data());
+    st.processor.pop(*impl.model, st.mask.data());
   } catch (const std::exception& e) {
     gst_buffer_unref(in);
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("co-saliency decoding failed: %s", e.what()),
                       (nullptr));
     return GST_FLOW_ERROR;
   }
-  // Temporal smoothing: an exponential moving average of the masks.
-  const float a = static_cast<float>(std::clamp(s.smoothing, 0.0, 1.0));
-  if (a > 0.f && st.have_previous_mask) {
-    for (size_t i = 0; i < st.mask.size(); ++i)
-      st.mask[i] = (1.f - a) * st.mask[i] + a * st.previous_mask[i];
-  }
-  if (a > 0.f) {
-    st.previous_mask = st.mask;
-    st.have_previous_mask = true;
-  }
   GstFlowReturn r = render(self, in, out, s.threshold);
   const auto ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
           .count();
   impl.stats.inference_ns += static_cast<guint64>(ns);
+  st.last_emit_ns = ns;
   if (r == GST_FLOW_OK) impl.stats.frames_out++;
   return r;
 }
 
 // Emits every held frame with the group it has (end of stream or group).
 GstFlowReturn drain(GstCosaliency* self) {
-  Stream& st = self->impl->stream;
-  while (st.group.pending() > 0 && !st.held.empty()) {
+  Impl& impl = *self->impl;
+  Stream& st = impl.stream;
+  try {
+    st.processor.drain(*impl.model);
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("co-saliency decoding failed: %s", e.what()),
+                      (nullptr));
+    return GST_FLOW_ERROR;
+  }
+  while (st.processor.ready() && !st.held.empty()) {
     GstBuffer* out = nullptr;
     GstFlowReturn r = emit_one(self, &out);
     if (r != GST_FLOW_OK) return r;
@@ -683,18 +693,28 @@ GstFlowReturn push_finished(GstCosaliency* self) {
   return ret;
 }
 
-void note_processing_time(GstCosaliency* self, gint64 ns) {
+// Drains, then pushes what came out, from an event handler (streaming
+// thread). A flow error is kept for the next buffer to return upstream, and
+// a fatal one is posted as an error now, as GstBaseTransform's chain would.
+void drain_and_push(GstCosaliency* self, const char* why) {
+  Stream& st = self->impl->stream;
+  GstFlowReturn r = drain(self);
+  const GstFlowReturn pushed = push_finished(self);
+  if (r == GST_FLOW_OK) r = pushed;
+  if (r == GST_FLOW_OK) return;
+  GST_DEBUG_OBJECT(self, "pushing the frames held before %s: %s", why, gst_flow_get_name(r));
+  if (st.deferred_flow == GST_FLOW_OK) st.deferred_flow = r;
+  if (r == GST_FLOW_NOT_LINKED || r <= GST_FLOW_NOT_NEGOTIATED) GST_ELEMENT_FLOW_ERROR(self, r);
+}
+
+// The frame's cost: its encode plus the latest decode-and-render (one frame
+// in, one out in the steady state of both modes).
+void note_processing_time(GstCosaliency* self, gint64 encode_ns) {
   Impl& impl = *self->impl;
-  gint64 ema = impl.stats.processing_ema_ns.load();
-  ema = ema == 0 ? ns : (ema * 7 + ns) / 8;
-  impl.stats.processing_ema_ns = ema;
   // Let a live pipeline re-query the latency once inference proves slower
   // than what was reported.
-  if (!impl.latency_posted && impl.stats.frames_in > 2 &&
-      ema > impl.reported_processing_ns + impl.reported_processing_ns / 4 + GST_MSECOND) {
-    impl.latency_posted = true;
+  if (impl.processing.observe(encode_ns + impl.stream.last_emit_ns) && impl.stats.frames_in > 2)
     gst_element_post_message(GST_ELEMENT(self), gst_message_new_latency(GST_OBJECT(self)));
-  }
 }
 
 GstFlowReturn cosaliency_submit_input_buffer(GstBaseTransform* trans, gboolean is_discont,
@@ -716,6 +736,12 @@ GstFlowReturn cosaliency_submit_input_buffer(GstBaseTransform* trans, gboolean i
   GstBuffer* in = trans->queued_buf;
   trans->queued_buf = nullptr;
   if (!in) return GST_FLOW_OK;
+  if (st.deferred_flow != GST_FLOW_OK) {
+    ret = st.deferred_flow;
+    st.deferred_flow = GST_FLOW_OK;
+    gst_buffer_unref(in);
+    return ret;
+  }
   if (!st.configured || !impl.model) {
     gst_buffer_unref(in);
     return GST_FLOW_NOT_NEGOTIATED;
@@ -723,18 +749,21 @@ GstFlowReturn cosaliency_submit_input_buffer(GstBaseTransform* trans, gboolean i
   impl.stats.frames_in++;
   const auto t0 = std::chrono::steady_clock::now();
   const LiveSettings s = live_settings_of(self);
-  const int refresh = s.refresh_interval >= 0 ? s.refresh_interval
-                      : st.group.mode() == cosal::GroupWindow::Mode::kWindow
-                          ? 1
-                          : st.group.window_size();
-  if (st.group.refresh_interval() != refresh) st.group.set_refresh_interval(refresh);
+  st.processor.set_live_options(s.refresh_interval, s.smoothing, s.scene_cut_threshold);
+  // LibTorch keeps the thread count per thread: set it on the streaming
+  // thread that runs this element, not process-wide from the caller's.
+  if (s.threads > 0 && cosal::cpu_threads() != s.threads) cosal::set_cpu_threads(s.threads);
 
-  if (GST_BUFFER_IS_DISCONT(in) && st.group.has_state()) {
-    if ((ret = drain(self)) != GST_FLOW_OK) {
+  if (GST_BUFFER_IS_DISCONT(in)) {
+    // The frames pending in the old group come out with it (generate_output).
+    try {
+      reset_group(self, "discontinuity");
+    } catch (const std::exception& e) {
       gst_buffer_unref(in);
-      return ret;
+      GST_ELEMENT_ERROR(self, STREAM, FAILED, ("co-saliency decoding failed: %s", e.what()),
+                        (nullptr));
+      return GST_FLOW_ERROR;
     }
-    reset_group(self, "discontinuity");
   }
 
   GstVideoFrame inf, rgbf;
@@ -766,26 +795,11 @@ GstFlowReturn cosaliency_submit_input_buffer(GstBaseTransform* trans, gboolean i
   view.height = GST_VIDEO_FRAME_HEIGHT(&rgbf);
   view.stride = GST_VIDEO_FRAME_PLANE_STRIDE(&rgbf, 0);
 
-  if (s.scene_cut_threshold > 0.0) {
-    const double d = st.scene_cut.observe(view.data, view.width, view.height, view.stride);
-    if (d > s.scene_cut_threshold && st.group.has_state()) {
-      GST_DEBUG_OBJECT(self, "scene cut (thumbnail difference %.3f)", d);
-      impl.stats.scene_cuts++;
-      if ((ret = drain(self)) != GST_FLOW_OK) {
-        gst_video_frame_unmap(&rgbf);
-        gst_buffer_unref(in);
-        return ret;
-      }
-      reset_group(self, "scene cut");
-      st.scene_cut.observe(view.data, view.width, view.height, view.stride);
-    }
-  }
-
-  cosal::Features features;
+  const int64_t cuts = st.processor.scene_cuts();
   try {
-    auto f = impl.model->encode({view});
-    if (f.size() != 1 || f[0].empty()) throw cosal::ModelError("encode returned no features");
-    features = std::move(f[0]);
+    // Encodes, and on a scene cut completes the old group's pending frames
+    // first (their masks wait in the processor for the held buffers).
+    st.processor.push(*impl.model, view);
   } catch (const std::exception& e) {
     gst_video_frame_unmap(&rgbf);
     gst_buffer_unref(in);
@@ -794,18 +808,16 @@ GstFlowReturn cosaliency_submit_input_buffer(GstBaseTransform* trans, gboolean i
     return GST_FLOW_ERROR;
   }
   gst_video_frame_unmap(&rgbf);
-  st.group.push(std::move(features));
-  GST_OBJECT_LOCK(self);
+  if (st.processor.scene_cuts() != cuts) GST_DEBUG_OBJECT(self, "scene cut: new group");
+  self->impl->mutex.lock();
   st.held.push_back(in);
-  GST_OBJECT_UNLOCK(self);
+  self->impl->mutex.unlock();
   const auto ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
           .count();
   impl.stats.inference_ns += static_cast<guint64>(ns);
   impl.stats.inferences++;
-  // Streaming mode decodes right away: count it into this frame's time.
-  note_processing_time(self, impl.stats.inference_ns.load() /
-                                 static_cast<gint64>(std::max<guint64>(1, impl.stats.inferences)));
+  note_processing_time(self, ns);
   return GST_FLOW_OK;
 }
 
@@ -818,7 +830,7 @@ GstFlowReturn cosaliency_generate_output(GstBaseTransform* trans, GstBuffer** ou
     st.finished.pop_front();
     return GST_FLOW_OK;
   }
-  if (st.group.ready() && !st.held.empty()) return emit_one(self, outbuf);
+  if (st.processor.ready() && !st.held.empty()) return emit_one(self, outbuf);
   return GST_FLOW_OK;
 }
 
@@ -827,10 +839,11 @@ gboolean cosaliency_sink_event(GstBaseTransform* trans, GstEvent* event) {
   Stream& st = self->impl->stream;
   switch (GST_EVENT_TYPE(event)) {
     case GST_EVENT_FLUSH_STOP:
-      GST_OBJECT_LOCK(self);
+      self->impl->mutex.lock();
       st.clear_buffers();
-      GST_OBJECT_UNLOCK(self);
-      reset_group(self, "flush");
+      self->impl->mutex.unlock();
+      st.processor.clear();  // flushed frames are dropped, not decoded
+      st.deferred_flow = GST_FLOW_OK;
       break;
     case GST_EVENT_CAPS: {
       GstCaps* caps = nullptr;
@@ -838,10 +851,7 @@ gboolean cosaliency_sink_event(GstBaseTransform* trans, GstEvent* event) {
       GstCaps* current = gst_pad_get_current_caps(GST_BASE_TRANSFORM_SINK_PAD(trans));
       const bool same = current && gst_caps_is_equal(current, caps);
       if (current) gst_caps_unref(current);
-      if (!same && st.configured && !st.held.empty()) {
-        drain(self);
-        push_finished(self);
-      }
+      if (!same && st.configured && !st.held.empty()) drain_and_push(self, "new caps");
       break;
     }
     case GST_EVENT_EOS:
@@ -850,11 +860,15 @@ gboolean cosaliency_sink_event(GstBaseTransform* trans, GstEvent* event) {
     case GST_EVENT_GAP:
       // Frames held in window mode belong to the old stream / segment:
       // emit them with the group they have before the event goes on.
-      if (st.configured && !st.held.empty()) {
-        drain(self);
-        push_finished(self);
+      if (st.configured && !st.held.empty()) drain_and_push(self, GST_EVENT_TYPE_NAME(event));
+      if (GST_EVENT_TYPE(event) == GST_EVENT_STREAM_START) {
+        try {
+          reset_group(self, "new stream");  // nothing pending: drained above
+        } catch (const std::exception& e) {
+          GST_ELEMENT_ERROR(self, STREAM, FAILED, ("co-saliency decoding failed: %s", e.what()),
+                            (nullptr));
+        }
       }
-      if (GST_EVENT_TYPE(event) == GST_EVENT_STREAM_START) reset_group(self, "new stream");
       if (GST_EVENT_TYPE(event) == GST_EVENT_EOS) log_stats(self);
       break;
     default:
@@ -888,9 +902,7 @@ gboolean cosaliency_query(GstBaseTransform* trans, GstPadDirection direction, Gs
       if (!GST_CLOCK_TIME_IS_VALID(d)) d = GST_SECOND / 30;
       ours += static_cast<GstClockTime>(s.window_size / 2) * d;
     }
-    impl.reported_processing_ns = impl.stats.processing_ema_ns.load();
-    impl.latency_posted = false;
-    ours += static_cast<GstClockTime>(impl.reported_processing_ns);
+    ours += static_cast<GstClockTime>(impl.processing.report());
     GST_DEBUG_OBJECT(self, "adding latency %" GST_TIME_FORMAT, GST_TIME_ARGS(ours));
     min += ours;
     if (GST_CLOCK_TIME_IS_VALID(max)) max += ours;
@@ -906,11 +918,11 @@ bool refuse_change(GstCosaliency* self, const char* name, GstState from) {
   const GstState state = GST_STATE(self);
   GST_OBJECT_UNLOCK(self);
   if (state < from) return false;
-  g_warning(
-      "%s: property \"%s\" cannot change in state %s (it needs the element in %s or "
-      "below); keeping the current value",
-      GST_OBJECT_NAME(self), name, gst_element_state_get_name(state),
-      from == GST_STATE_READY ? "NULL" : "READY");
+  GST_WARNING_OBJECT(self,
+                     "property \"%s\" cannot change in state %s (it needs the element in %s or "
+                     "below); keeping the current value",
+                     name, gst_element_state_get_name(state),
+                     from == GST_STATE_READY ? "NULL" : "READY");
   return true;
 }
 
@@ -934,7 +946,7 @@ void cosaliency_set_property(GObject* object, guint prop_id, const GValue* value
     default:
       break;
   }
-  GST_OBJECT_LOCK(self);
+  self->impl->mutex.lock();
   switch (prop_id) {
     case PROP_MODEL: {
       const gchar* v = g_value_get_string(value);
@@ -977,9 +989,7 @@ void cosaliency_set_property(GObject* object, guint prop_id, const GValue* value
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
   }
-  const int threads = s.threads;
-  GST_OBJECT_UNLOCK(self);
-  if (prop_id == PROP_THREADS && threads > 0) cosal::set_cpu_threads(threads);
+  self->impl->mutex.unlock();
   if (prop_id == PROP_OUTPUT) gst_base_transform_reconfigure_src(GST_BASE_TRANSFORM(self));
 }
 
@@ -989,12 +999,12 @@ void cosaliency_get_property(GObject* object, guint prop_id, GValue* value, GPar
     g_value_take_boxed(value, stats_structure(self));
     return;
   }
-  GST_OBJECT_LOCK(self);
+  self->impl->mutex.lock();
   const Settings& s = self->impl->settings;
   switch (prop_id) {
     case PROP_MODEL:
       if (s.model.empty()) {
-        GST_OBJECT_UNLOCK(self);
+        self->impl->mutex.unlock();
         g_value_set_string(value, cosal::Model::default_path().c_str());
         return;
       }
@@ -1034,7 +1044,7 @@ void cosaliency_get_property(GObject* object, guint prop_id, GValue* value, GPar
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
   }
-  GST_OBJECT_UNLOCK(self);
+  self->impl->mutex.unlock();
 }
 
 void cosaliency_finalize(GObject* object) {
@@ -1163,8 +1173,9 @@ static void gst_cosaliency_class_init(GstCosaliencyClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_THREADS,
       g_param_spec_uint("threads", "Threads",
-                        "CPU inference threads (process-wide in LibTorch); 0 = LibTorch's "
-                        "default",
+                        "CPU inference threads of the streaming thread that runs this element "
+                        "(LibTorch keeps the count per thread; two elements in one streaming "
+                        "thread share it); 0 = leave it as the application set it",
                         0, 1024, 0, rw_playing));
   g_object_class_install_property(
       gobject_class, PROP_SCENE_CUT_THRESHOLD,
@@ -1176,8 +1187,8 @@ static void gst_cosaliency_class_init(GstCosaliencyClass* klass) {
   g_object_class_install_property(
       gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
-                         "frames-in, frames-out, qos-dropped, group-resets, scene-cuts, seeds, "
-                         "rcau-updates, mean-inference-ms, held",
+                         "frames-in, frames-out, qos-dropped, invalid-dropped, group-resets, "
+                         "scene-cuts, seeds, rcau-updates, mean-inference-ms, held",
                          GST_TYPE_STRUCTURE,
                          static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 

@@ -8,6 +8,9 @@
 set -euo pipefail
 build=$(cd "$1" && pwd)
 source=$(cd "$2" && pwd)
+# meson test points LD_LIBRARY_PATH at the build tree: the installed plugin
+# must find its library by its own rpath.
+unset LD_LIBRARY_PATH
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "install_test: FAIL: $*" >&2; exit 1; }
@@ -23,7 +26,7 @@ model=$(find "$tmp/moved" -name default.safetensors | head -1)
 [ -n "$model" ] || fail "no default model installed"
 
 # Only the runtime: no training code in what the plugin loads.
-deps=$(LD_LIBRARY_PATH= ldd "$plugin")
+deps=$(ldd "$plugin")
 echo "$deps" | grep -q "libcosal_model.so => $tmp/moved" ||
   fail "the plugin does not load the moved prefix's libcosal_model: $deps"
 for lib in "$plugin" "$(dirname "$plugin")/../libcosal_model.so"; do
@@ -36,10 +39,14 @@ for lib in "$plugin" "$(dirname "$plugin")/../libcosal_model.so"; do
   fi
 done
 
-export GST_PLUGIN_SYSTEM_PATH_1_0="" GST_PLUGIN_PATH_1_0="$(dirname "$plugin")"
-export GST_PLUGIN_PATH="$GST_PLUGIN_PATH_1_0" GST_REGISTRY_1_0="$tmp/registry.bin"
+# The system's plugins (videotestsrc, ...) and the moved one; not the build tree's.
+export GST_PLUGIN_PATH_1_0="$(dirname "$plugin")" GST_PLUGIN_PATH="$(dirname "$plugin")"
+export GST_REGISTRY_1_0="$tmp/registry.bin"
 unset COSAL_MODEL
 inspect=$(gst-inspect-1.0 cosaliency) || fail "gst-inspect-1.0 cannot load the moved plugin"
+loaded=$(echo "$inspect" | awk '$1 == "Filename" { print $2 }')
+[ "$(realpath "$loaded")" = "$(realpath "$plugin")" ] ||
+  fail "gst-inspect loaded '$loaded', not the moved plugin '$plugin'"
 default=$(echo "$inspect" | grep -A3 '^  model ' | grep -o 'Default: "[^"]*"' | cut -d'"' -f2)
 [ "$(realpath "$default")" = "$(realpath "$model")" ] ||
   fail "default model '$default', expected the moved prefix's '$model'"
