@@ -277,6 +277,9 @@ struct TempFile {
 int run(const Options& o) {
   const auto machine = cosal::bench::describe_machine();
   cosal::set_cpu_threads(o.threads);
+  // The process-wide allocator setting an inference application makes
+  // (engine.h); the library does not make it by itself.
+  cosal::tune_malloc_for_inference();
   const double load_start = cosal::bench::load_average();
 
   // The model: the given file, the default one, or random weights (timings

@@ -1,13 +1,15 @@
 // cosal-infer: runs a model over a dataset and writes one PNG map per frame,
 // <out>/<group>/<frame>.png, at the ground truth's resolution (the frame's
-// where there is none). It talks to the model only through engine.h, the
-// inference client the GStreamer element uses, so its streaming mode is the
-// element's code path.
+// where there is none). Its streaming and window modes run each sequence
+// through the element's StreamProcessor with the element's defaults, and
+// scale masks with the element's MaskUpscaler, so its maps are the
+// element's (only the input resize differs: stb here, GstVideoConverter
+// there).
+#include <glib.h>
+
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
-#include <deque>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -15,59 +17,15 @@
 #include "dataset.h"
 #include "engine.h"
 #include "image.h"
+#include "mask_upscaler.h"
 #include "progress.h"
+#include "stream_processor.h"
 
 namespace fs = std::filesystem;
 using namespace cosal;
 using namespace cosal::train;
 
 namespace {
-
-const char* kUsage = R"(usage: cosal-infer --data DIR --out DIR [options]
-
-  --model FILE        weights file (default: the installed default model, $COSAL_MODEL overrides)
-  --data DIR          DAVIS layout, CoSOD layout (Image/...), a folder of groups, or a folder of frames
-  --mask-dir NAME     CoSOD mask folder, only to size the output like the ground truth (GroundTruth)
-  --groups A,B        only these groups
-  --out DIR           writes DIR/<group>/<frame>.png (8-bit maps)
-  --mode MODE         streaming (default): per frame encode, one RCAU step on the persistent
-                        group feature G, decode against the current G, as the element does;
-                      group: whole-group forward over --group-size consecutive frames;
-                      single: each frame on its own (a group of one)
-  --group-size N      frames per group in group mode (5)
-  --window W          streaming: re-seed G from the last W frames ...
-  --refresh R         ... every R frames (0 = never: G persists over the sequence)
-  --noise-image FILE  group mode: insert this foreign image in the middle of every group (the
-                        paper's robustness test); its own map is not written
-  --device D          cpu | cuda | cuda:N | auto (cpu)
-  --inference-size N  long side of the network input, aspect kept, rounded to the model's size
-                        multiple, as the element's inference-size (0: the model's native size)
-  --threads N         CPU threads (2)
-  --force             overwrite existing maps
-)";
-
-// Bilinear resize of a float map (align_corners = false, as the trainer's
-// validation and torch's interpolate), then to 8 bits.
-Image upsample(const std::vector<float>& m, int w, int h, int ow, int oh) {
-  Image out(ow, oh, 1);
-  const double sx = static_cast<double>(w) / ow, sy = static_cast<double>(h) / oh;
-  for (int y = 0; y < oh; ++y) {
-    const double fy = std::max(0.0, (y + 0.5) * sy - 0.5);
-    const int y0 = std::min(static_cast<int>(fy), h - 1), y1 = std::min(y0 + 1, h - 1);
-    const double ay = fy - y0;
-    for (int x = 0; x < ow; ++x) {
-      const double fx = std::max(0.0, (x + 0.5) * sx - 0.5);
-      const int x0 = std::min(static_cast<int>(fx), w - 1), x1 = std::min(x0 + 1, w - 1);
-      const double ax = fx - x0;
-      const double v =
-          (1 - ay) * ((1 - ax) * m[size_t(y0) * w + x0] + ax * m[size_t(y0) * w + x1]) +
-          ay * ((1 - ax) * m[size_t(y1) * w + x0] + ax * m[size_t(y1) * w + x1]);
-      out.pixels[size_t(y) * ow + x] =
-          static_cast<uint8_t>(std::lround(std::clamp(v, 0.0, 1.0) * 255));
-    }
-  }
-  return out;
-}
 
 struct Frame {
   Image input;  // resized to the model's input size
@@ -79,82 +37,121 @@ RgbView view(const Image& img) {
   return RgbView{img.pixels.data(), img.width, img.height, img.width * 3};
 }
 
+// The command line, parsed by GOptionContext; --help is generated from it.
+struct Options {
+  gchar* model = nullptr;
+  gchar* data = nullptr;
+  gchar* mask_dir = nullptr;
+  gchar* groups = nullptr;
+  gchar* out = nullptr;
+  gchar* mode = nullptr;
+  gchar* noise_image = nullptr;
+  gchar* device = nullptr;
+  gint group_size = 5;
+  gint window = StreamOptions{}.window_size;
+  gint refresh = StreamOptions{}.refresh_interval;
+  gdouble smoothing = 0.0;
+  gdouble scene_cut = 0.0;
+  gint threads = 2;
+  gint inference_size = 0;
+  gboolean force = FALSE;
+  ~Options() {
+    for (gchar* p : {model, data, mask_dir, groups, out, mode, noise_image, device}) g_free(p);
+  }
+};
+
+std::string str(const gchar* v, const char* fallback) { return v ? v : fallback; }
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "cosal-infer: %s\n", message.c_str());
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model_path, data, mask_dir = "GroundTruth", out, mode = "streaming", device = "cpu",
-                                noise_image;
-  std::vector<std::string> only;
-  int group_size = 5, window = 0, refresh = 0, threads = 2, inference_size = 0;
-  bool force = false;
-  try {
-    for (int i = 1; i < argc; ++i) {
-      const std::string a = argv[i];
-      auto value = [&]() -> std::string {
-        if (i + 1 >= argc) throw std::invalid_argument(a + ": missing value");
-        return argv[++i];
-      };
-      auto integer = [&]() {
-        const std::string v = value();
-        size_t pos = 0;
-        int n = 0;
-        try {
-          n = std::stoi(v, &pos);
-        } catch (const std::exception&) {
-          pos = 0;
-        }
-        if (pos != v.size() || n < 0) throw std::invalid_argument(a + ": not a count: '" + v + "'");
-        return n;
-      };
-      if (a == "-h" || a == "--help") {
-        std::fputs(kUsage, stdout);
-        return 0;
-      } else if (a == "--model") {
-        model_path = value();
-      } else if (a == "--data") {
-        data = value();
-      } else if (a == "--mask-dir") {
-        mask_dir = value();
-      } else if (a == "--groups") {
-        only = split_list(value());
-      } else if (a == "--out") {
-        out = value();
-      } else if (a == "--mode") {
-        mode = value();
-      } else if (a == "--group-size") {
-        group_size = integer();
-      } else if (a == "--window") {
-        window = integer();
-      } else if (a == "--refresh") {
-        refresh = integer();
-      } else if (a == "--noise-image") {
-        noise_image = value();
-      } else if (a == "--device") {
-        device = value();
-      } else if (a == "--threads") {
-        threads = integer();
-      } else if (a == "--inference-size") {
-        inference_size = integer();
-      } else if (a == "--force") {
-        force = true;
-      } else {
-        throw std::invalid_argument("unknown option '" + a + "' (see --help)");
-      }
-    }
-    if (data.empty() || out.empty()) throw std::invalid_argument("--data and --out are required");
-    if (mode != "streaming" && mode != "group" && mode != "single")
-      throw std::invalid_argument("--mode: streaming, group or single, not '" + mode + "'");
-    if (group_size < 1) throw std::invalid_argument("--group-size must be at least 1");
-    if (!noise_image.empty() && mode != "group")
-      throw std::invalid_argument("--noise-image needs --mode group");
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "cosal-infer: %s\n", e.what());
-    return 2;
+  Options opt;
+  const GOptionEntry entries[] = {
+      {"model", 0, 0, G_OPTION_ARG_FILENAME, &opt.model,
+       "Weights file (default: the installed default model; $COSAL_MODEL overrides)", "FILE"},
+      {"data", 0, 0, G_OPTION_ARG_FILENAME, &opt.data,
+       "DAVIS layout, CoSOD layout (Image/...), a folder of groups, or a folder of frames", "DIR"},
+      {"mask-dir", 0, 0, G_OPTION_ARG_STRING, &opt.mask_dir,
+       "CoSOD mask folder, only to size the output like the ground truth (GroundTruth)", "NAME"},
+      {"groups", 0, 0, G_OPTION_ARG_STRING, &opt.groups, "Only these groups (comma-separated)",
+       "A,B"},
+      {"out", 0, 0, G_OPTION_ARG_FILENAME, &opt.out, "Writes DIR/<group>/<frame>.png (8-bit maps)",
+       "DIR"},
+      {"mode", 0, 0, G_OPTION_ARG_STRING, &opt.mode,
+       "streaming (default) or window: the element's modes, through its stream processor; "
+       "group: whole-group forward over --group-size consecutive frames; single: each frame "
+       "on its own (a group of one)",
+       "MODE"},
+      {"window", 0, 0, G_OPTION_ARG_INT, &opt.window,
+       "Frames in the group's sliding window, as the element's window-size (8)", "W"},
+      {"refresh", 0, 0, G_OPTION_ARG_INT, &opt.refresh,
+       "Re-seed G from the window every R frames, as the element's refresh-interval (0 = never; "
+       "-1 = 1 in window mode, W in streaming mode; default -1)",
+       "R"},
+      {"smoothing", 0, 0, G_OPTION_ARG_DOUBLE, &opt.smoothing,
+       "Temporal smoothing, as the element's smoothing (0 = off)", "A"},
+      {"scene-cut-threshold", 0, 0, G_OPTION_ARG_DOUBLE, &opt.scene_cut,
+       "Start a new group at a scene cut, as the element's scene-cut-threshold (0 = off)", "T"},
+      {"group-size", 0, 0, G_OPTION_ARG_INT, &opt.group_size, "Frames per group in group mode (5)",
+       "N"},
+      {"noise-image", 0, 0, G_OPTION_ARG_FILENAME, &opt.noise_image,
+       "Group mode: insert this foreign image in the middle of every group (the paper's "
+       "robustness test); its own map is not written",
+       "FILE"},
+      {"device", 0, 0, G_OPTION_ARG_STRING, &opt.device, "cpu, cuda, cuda:N or auto (cpu)", "D"},
+      {"inference-size", 0, 0, G_OPTION_ARG_INT, &opt.inference_size,
+       "Long side of the network input, aspect kept, rounded to the model's size multiple, as "
+       "the element's inference-size (0: the model's native size)",
+       "N"},
+      {"threads", 0, 0, G_OPTION_ARG_INT, &opt.threads, "CPU threads (2)", "N"},
+      {"force", 0, 0, G_OPTION_ARG_NONE, &opt.force, "Overwrite existing maps", nullptr},
+      {nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr}};
+  GOptionContext* ctx = g_option_context_new("- co-saliency maps for a dataset");
+  g_option_context_set_summary(
+      ctx,
+      "Runs a model over a dataset and writes one 8-bit PNG map per frame, "
+      "DIR/<group>/<frame>.png, at the ground truth's resolution (the frame's where there "
+      "is none).");
+  g_option_context_add_main_entries(ctx, entries, nullptr);
+  GError* error = nullptr;
+  const bool parsed = g_option_context_parse(ctx, &argc, &argv, &error);
+  g_option_context_free(ctx);
+  if (!parsed) {
+    const std::string m = error->message;
+    g_error_free(error);
+    return usage_error(m + " (see --help)");
   }
+  if (argc > 1) return usage_error(std::string("unexpected argument '") + argv[1] + "'");
+  std::string model_path = str(opt.model, ""), data = str(opt.data, ""),
+              mask_dir = str(opt.mask_dir, "GroundTruth"), out = str(opt.out, ""),
+              mode = str(opt.mode, "streaming"), device = str(opt.device, "cpu"),
+              noise_image = str(opt.noise_image, "");
+  const std::vector<std::string> only =
+      opt.groups ? split_list(opt.groups) : std::vector<std::string>{};
+  if (data.empty() || out.empty()) return usage_error("--data and --out are required");
+  if (mode != "streaming" && mode != "window" && mode != "group" && mode != "single")
+    return usage_error("--mode: streaming, window, group or single, not '" + mode + "'");
+  if (opt.group_size < 1) return usage_error("--group-size must be at least 1");
+  if (opt.window < 1) return usage_error("--window must be at least 1");
+  if (opt.refresh < -1) return usage_error("--refresh must be -1 or more");
+  if (opt.smoothing < 0 || opt.smoothing > 1) return usage_error("--smoothing must be in [0, 1]");
+  if (opt.scene_cut < 0 || opt.scene_cut > 1)
+    return usage_error("--scene-cut-threshold must be in [0, 1]");
+  if (opt.threads < 0 || opt.inference_size < 0)
+    return usage_error("--threads and --inference-size must not be negative");
+  if (!noise_image.empty() && mode != "group")
+    return usage_error("--noise-image needs --mode group");
+  const int group_size = opt.group_size, threads = opt.threads, inference_size = opt.inference_size;
 
   try {
     if (model_path.empty()) model_path = Model::default_path();
     set_cpu_threads(threads);
+    tune_malloc_for_inference();
     std::string warning;
     const auto model = Model::acquire(model_path, device, &warning);
     if (!warning.empty()) std::fprintf(stderr, "cosal-infer: warning: %s\n", warning.c_str());
@@ -163,7 +160,7 @@ int main(int argc, char** argv) {
     if (!only.empty()) ds = select_groups(ds, only);
 
     // Refuse before any work if an output exists.
-    if (!force) {
+    if (!opt.force) {
       for (const auto& g : ds.groups)
         for (const auto& s : g.samples) {
           const fs::path p = fs::path(out) / g.name / (s.name + ".png");
@@ -198,8 +195,12 @@ int main(int argc, char** argv) {
       }
       Image noise;
       if (!noise_source.empty()) noise = resize(noise_source, w, h);
+      MaskUpscaler upscaler;
       auto emit = [&](const Frame& f, const std::vector<float>& mask) {
-        save_png(f.out_path, upsample(mask, w, h, f.out_width, f.out_height));
+        Image map(f.out_width, f.out_height, 1);
+        upscaler.configure(w, h, f.out_width, f.out_height);
+        upscaler.run(mask.data(), map.pixels.data(), 1, f.out_width, 0);
+        save_png(f.out_path, map);
         prog.update(++done);
       };
       if (mode == "group") {
@@ -214,28 +215,35 @@ int main(int argc, char** argv) {
           if (!noise.empty()) masks.erase(masks.begin() + static_cast<std::ptrdiff_t>(at));
           for (size_t i = 0; i < masks.size(); ++i) emit(frames[b + i], masks[i]);
         }
-      } else {
-        GroupState state;
-        std::deque<Features> recent;
+      } else if (mode == "single") {
         std::vector<float> mask(static_cast<size_t>(w) * h);
-        for (size_t t = 0; t < frames.size(); ++t) {
-          const Features f = model->encode({view(frames[t].input)}).front();
-          if (mode == "single") {
-            GroupState none;
-            model->decode(none, f, mask.data());
-          } else {
-            if (window > 0) {
-              recent.push_back(f);
-              if (static_cast<int>(recent.size()) > window) recent.pop_front();
-            }
-            if (window > 0 && refresh > 0 && t > 0 && t % static_cast<size_t>(refresh) == 0)
-              model->seed(state, std::vector<Features>(recent.begin(), recent.end()));
-            else
-              model->update(state, f);
-            model->decode(state, f, mask.data());
-          }
-          emit(frames[t], mask);
+        for (const Frame& f : frames) {
+          GroupState none;
+          model->decode(none, model->encode({view(f.input)}).front(), mask.data());
+          emit(f, mask);
         }
+      } else {
+        StreamOptions so;
+        so.mode = mode == "window" ? StreamOptions::Mode::kWindow : StreamOptions::Mode::kStreaming;
+        so.window_size = opt.window;
+        so.refresh_interval = opt.refresh;
+        so.smoothing = opt.smoothing;
+        so.scene_cut_threshold = opt.scene_cut;
+        StreamProcessor processor(so);  // a new group per sequence
+        std::vector<float> mask(static_cast<size_t>(w) * h);
+        size_t next = 0;  // the frame the next mask belongs to
+        auto emit_ready = [&]() {
+          while (processor.ready()) {
+            processor.pop(*model, mask.data());
+            emit(frames[next++], mask);
+          }
+        };
+        for (const Frame& f : frames) {
+          processor.push(*model, view(f.input));
+          emit_ready();
+        }
+        processor.drain(*model);
+        emit_ready();
       }
     }
     prog.finish();

@@ -1,55 +1,27 @@
 #include "validation.h"
 
-#include <deque>
 #include <sstream>
 
+#include "boundary_f.h"
+#include "engine_impl.h"
 #include "feature_cache.h"
 #include "iou.h"
 #include "mae.h"
+#include "mask_upscaler.h"
 #include "prepared_pair.h"
 #include "s_measure.h"
+#include "stream_processor.h"
 
 namespace cosal::train {
 
-namespace {
-
-BackboneFeatures slice(const BackboneFeatures& f, int64_t t) {
-  BackboneFeatures o;
-  o.x = f.x.narrow(0, t, 1);
-  for (const auto& s : f.skips) o.skips.push_back(s.narrow(0, t, 1));
+StreamOptions stream_options(const StreamingOptions& options) {
+  StreamOptions o;
+  o.mode = StreamOptions::Mode::kStreaming;
+  // A window of one folds every frame into G once and never drops one: G
+  // persists over the sequence.
+  o.window_size = options.window > 0 ? options.window : 1;
+  o.refresh_interval = options.window > 0 ? options.refresh : 0;
   return o;
-}
-
-BackboneFeatures to_device(const BackboneFeatures& f, const torch::Device& d) {
-  BackboneFeatures o;
-  o.x = f.x.to(d);
-  for (const auto& s : f.skips) o.skips.push_back(s.to(d));
-  return o;
-}
-
-}  // namespace
-
-torch::Tensor streaming_masks(RcanImpl& net, const BackboneFeatures& f, int64_t height,
-                              int64_t width, const StreamingOptions& options) {
-  const int64_t T = f.x.size(0);
-  std::vector<torch::Tensor> out;
-  std::deque<torch::Tensor> window;
-  torch::Tensor g;
-  for (int64_t t = 0; t < T; ++t) {
-    const BackboneFeatures ft = slice(f, t);
-    if (options.window > 0) {
-      window.push_back(ft.x);
-      if (static_cast<int>(window.size()) > options.window) window.pop_front();
-    }
-    if (options.window > 0 && options.refresh > 0 && t > 0 && t % options.refresh == 0) {
-      g = torch::Tensor();
-      for (const auto& x : window) g = net.group_step(g, x);
-    } else {
-      g = net.group_step(g, ft.x);
-    }
-    out.push_back(torch::sigmoid(net.decode(ft, g, height, width)));
-  }
-  return torch::cat(out);
 }
 
 Validator::Validator(const Dataset& dataset, int64_t width, int64_t height,
@@ -58,15 +30,12 @@ Validator::Validator(const Dataset& dataset, int64_t width, int64_t height,
   for (const auto& g : dataset.groups) {
     Sequence s;
     s.name = g.name;
-    std::vector<torch::Tensor> imgs;
     for (const auto& smp : g.samples) {
       if (smp.mask.empty()) throw DatasetError(smp.image + ": validation needs a mask");
       LoadedSample ls = load_sample(smp);
-      imgs.push_back(
-          to_tensor(resize(ls.image, static_cast<int>(width), static_cast<int>(height))));
+      s.frames.push_back(resize(ls.image, static_cast<int>(width), static_cast<int>(height)));
       s.gts.push_back(std::move(ls.mask));
     }
-    s.images = torch::stack(imgs);
     sequences_.push_back(std::move(s));
   }
 }
@@ -78,57 +47,61 @@ int64_t Validator::frames() const {
 }
 
 ValidationResult Validator::run(RcanImpl& net, const torch::Device& device, bool frozen_backbone) {
-  torch::NoGradGuard no_grad;
   const bool was_training = net.is_training();
   net.eval();
+  // Not owned: the view lives only for this call.
+  const auto model = view_network(std::shared_ptr<RcanImpl>(&net, [](RcanImpl*) {}), device);
+  const StreamOptions so = stream_options(options_);
   ValidationResult r;
+  std::vector<float> mask(static_cast<size_t>(width_ * height_));
+  MaskUpscaler upscaler;
   for (auto& seq : sequences_) {
-    BackboneFeatures f;
-    if (frozen_backbone && seq.features.x.defined()) {
-      f = to_device(seq.features, device);
-    } else {
-      // Encode in chunks: bounded memory for long sequences.
-      std::vector<torch::Tensor> xs;
-      std::vector<std::vector<torch::Tensor>> ss;
-      for (int64_t b = 0; b < seq.images.size(0); b += 16) {
-        const auto chunk = seq.images.narrow(0, b, std::min<int64_t>(16, seq.images.size(0) - b));
-        const auto fc = net.encode(chunk.to(device, torch::kFloat32).div(255.0));
-        xs.push_back(fc.x);
-        if (ss.empty()) ss.resize(fc.skips.size());
-        for (size_t k = 0; k < fc.skips.size(); ++k) ss[k].push_back(fc.skips[k]);
-      }
-      f.x = torch::cat(xs);
-      for (auto& s : ss) f.skips.push_back(torch::cat(s));
-      if (frozen_backbone) seq.features = to_device(f, torch::kCPU);
-    }
-    const torch::Tensor masks = streaming_masks(net, f, height_, width_, options_);
+    auto view = [&](size_t t) {
+      const Image& img = seq.frames[t];
+      return RgbView{img.pixels.data(), img.width, img.height, img.width * 3};
+    };
+    if (frozen_backbone && seq.features.empty())
+      for (size_t t = 0; t < seq.frames.size(); ++t)
+        seq.features.push_back(model->encode({view(t)}).front());
+    StreamProcessor processor(so);
     SequenceScore sc;
     sc.name = seq.name;
-    for (size_t t = 0; t < seq.gts.size(); ++t) {
-      const Image& gt = seq.gts[t];
-      const auto up =
-          torch::nn::functional::interpolate(masks.narrow(0, static_cast<int64_t>(t), 1),
-                                             torch::nn::functional::InterpolateFuncOptions()
-                                                 .size(std::vector<int64_t>{gt.height, gt.width})
-                                                 .mode(torch::kBilinear)
-                                                 .align_corners(false));
-      const auto u8 =
-          up.mul(255.0).round_().clamp_(0, 255).to(torch::kCPU, torch::kUInt8).contiguous();
-      const auto pair =
-          metrics::prepare(u8.data_ptr<uint8_t>(), gt.pixels.data(), gt.width, gt.height);
-      sc.s_measure += metrics::s_measure(pair);
-      sc.mae += metrics::mae(pair);
-      sc.iou += metrics::iou(pair);
-      ++sc.frames;
+    size_t out = 0;
+    auto score_ready = [&]() {
+      while (processor.ready()) {
+        processor.pop(*model, mask.data());
+        const Image& gt = seq.gts[out++];
+        Image u8(gt.width, gt.height, 1);
+        upscaler.configure(static_cast<int>(width_), static_cast<int>(height_), gt.width,
+                           gt.height);
+        upscaler.run(mask.data(), u8.pixels.data(), 1, gt.width, 0);
+        const auto pair = metrics::prepare(u8.pixels.data(), gt.pixels.data(), gt.width, gt.height);
+        sc.s_measure += metrics::s_measure(pair);
+        sc.mae += metrics::mae(pair);
+        sc.iou += metrics::iou(pair);
+        sc.boundary_f += metrics::boundary_f(pair).f;
+        ++sc.frames;
+      }
+    };
+    for (size_t t = 0; t < seq.frames.size(); ++t) {
+      if (frozen_backbone)
+        processor.push(*model, seq.features[t]);
+      else
+        processor.push(*model, view(t));
+      score_ready();
     }
+    processor.drain(*model);
+    score_ready();
     if (sc.frames > 0) {
       sc.s_measure /= sc.frames;
       sc.mae /= sc.frames;
       sc.iou /= sc.frames;
+      sc.boundary_f /= sc.frames;
     }
     r.s_measure += sc.s_measure;
     r.mae += sc.mae;
     r.iou += sc.iou;
+    r.boundary_f += sc.boundary_f;
     r.sequences.push_back(sc);
   }
   if (!r.sequences.empty()) {
@@ -136,6 +109,7 @@ ValidationResult Validator::run(RcanImpl& net, const torch::Device& device, bool
     r.s_measure /= n;
     r.mae /= n;
     r.iou /= n;
+    r.boundary_f /= n;
   }
   net.train(was_training);
   return r;
@@ -145,11 +119,12 @@ std::string ValidationResult::to_json() const {
   std::ostringstream os;
   os.precision(4);
   os << std::fixed << "{\"mode\":\"streaming\",\"s_measure\":" << s_measure << ",\"mae\":" << mae
-     << ",\"iou\":" << iou << ",\"sequences\":{";
+     << ",\"iou\":" << iou << ",\"boundary_f\":" << boundary_f << ",\"sequences\":{";
   for (size_t i = 0; i < sequences.size(); ++i) {
     const auto& s = sequences[i];
     os << (i ? "," : "") << "\"" << s.name << "\":{\"frames\":" << s.frames
-       << ",\"s_measure\":" << s.s_measure << ",\"mae\":" << s.mae << ",\"iou\":" << s.iou << "}";
+       << ",\"s_measure\":" << s.s_measure << ",\"mae\":" << s.mae << ",\"iou\":" << s.iou
+       << ",\"boundary_f\":" << s.boundary_f << "}";
   }
   os << "}}";
   return os.str();
@@ -157,7 +132,7 @@ std::string ValidationResult::to_json() const {
 
 std::string ValidationResult::summary() const {
   char buf[96];
-  std::snprintf(buf, sizeof buf, "Sm %.3f MAE %.3f IoU %.3f", s_measure, mae, iou);
+  std::snprintf(buf, sizeof buf, "Sm %.3f MAE %.3f J %.3f F %.3f", s_measure, mae, iou, boundary_f);
   return buf;
 }
 

@@ -1,38 +1,43 @@
 // Validation on held-out sequences, run the way the element runs a video:
-// streaming, one frame at a time (encode, one RCAU step on the persistent
-// group feature G, decode against the current G), optionally re-seeding G
-// from the last `window` frames every `refresh` frames. Maps are upsampled
-// bilinearly to the ground truth's resolution and scored there with the
-// project's metrics (PySODMetrics definitions); means are over frames of a
-// sequence, then over sequences.
+// each sequence through the element's StreamProcessor (streaming mode: per
+// frame encode, one RCAU step on the persistent group feature G, decode
+// against the current G, re-seeding G from the last `window` frames every
+// `refresh` frames), over a view of the network being trained. Maps are
+// scaled to the ground truth's resolution by the element's MaskUpscaler and
+// scored there with the project's metrics (PySODMetrics definitions); means
+// are over frames of a sequence, then over sequences. J is the IoU of the map
+// thresholded at 128 and F the DAVIS boundary measure, as DAVIS reports them.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <torch/torch.h>
 
 #include "dataset.h"
+#include "engine.h"
 #include "rcan.h"
+#include "stream_processor.h"
 
 namespace cosal::train {
 
 struct StreamingOptions {
-  int window = 0;   // 0: G persists over the whole sequence
-  int refresh = 0;  // re-seed from the last `window` frames every `refresh` frames
+  int window = 0;   // frames in the group's window; 0: G persists over the whole sequence
+  int refresh = 0;  // re-seed from the window every `refresh` frames (0: never; -1: window)
 };
 
 struct SequenceScore {
   std::string name;
   int frames = 0;
-  double s_measure = 0, mae = 0, iou = 0;
+  double s_measure = 0, mae = 0, iou = 0, boundary_f = 0;
 };
 
 struct ValidationResult {
   std::vector<SequenceScore> sequences;
-  double s_measure = 0, mae = 0, iou = 0;  // means over sequences
+  double s_measure = 0, mae = 0, iou = 0, boundary_f = 0;  // means over sequences
   std::string to_json() const;
-  std::string summary() const;  // "Sm .812 MAE .034 IoU .611"
+  std::string summary() const;  // "Sm .812 MAE .034 J .611 F .502"
 };
 
 class Validator {
@@ -46,17 +51,16 @@ class Validator {
  private:
   struct Sequence {
     std::string name;
-    torch::Tensor images;  // uint8 [T,3,H,W]
+    std::vector<Image> frames;  // packed RGB at the network input size
     std::vector<Image> gts;
-    BackboneFeatures features;  // cached (CPU, float) when frozen
+    std::vector<Features> features;  // cached when frozen
   };
   std::vector<Sequence> sequences_;
   int64_t width_, height_;
   StreamingOptions options_;
 };
 
-// Streaming masks (probabilities, [T,1,H,W]) for the frames of `f`, as above.
-torch::Tensor streaming_masks(RcanImpl& net, const BackboneFeatures& f, int64_t height,
-                              int64_t width, const StreamingOptions& options);
+// The stream processor's options for `options` (streaming mode).
+StreamOptions stream_options(const StreamingOptions& options);
 
 }  // namespace cosal::train

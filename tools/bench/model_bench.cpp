@@ -5,7 +5,7 @@
 #include <functional>
 #include <stdexcept>
 
-#include "group_window.h"
+#include "stream_processor.h"
 #include "synthetic_frames.h"
 
 namespace cosal::bench {
@@ -52,14 +52,17 @@ Features encode_one(const Model& model, const RgbView& view) {
   return std::move(f[0]);
 }
 
-// The element's model-side work per frame, through its own scheduler: encode,
-// push, decode every frame that is ready. Timed per input frame once the
-// window has filled; the count is a whole number of refresh intervals so the
-// mean carries the re-seeding cost at its true rate.
-Summary run_group_window(const Model& model, const FrameSet& frames, GroupWindow::Mode mode,
-                         int window, const ModelBenchOptions& o, std::vector<float>& mask) {
-  GroupWindow gw;
-  gw.configure(mode, window, o.refresh_interval);
+// The element's model-side work per frame, through its own stream
+// processor: encode, push, decode every frame that is ready. Timed per input
+// frame once the window has filled; the count is a whole number of refresh
+// intervals so the mean carries the re-seeding cost at its true rate.
+Summary run_stream(const Model& model, const FrameSet& frames, StreamOptions::Mode mode, int window,
+                   const ModelBenchOptions& o, std::vector<float>& mask) {
+  StreamOptions so;
+  so.mode = mode;
+  so.window_size = window;
+  so.refresh_interval = o.refresh_interval;
+  StreamProcessor processor(so);
   int timed = std::max(o.runs, o.refresh_interval);
   if (o.refresh_interval > 0)
     timed = (timed + o.refresh_interval - 1) / o.refresh_interval * o.refresh_interval;
@@ -67,8 +70,8 @@ Summary run_group_window(const Model& model, const FrameSet& frames, GroupWindow
   std::vector<double> ms;
   for (int i = 0; i < fill + timed; ++i) {
     const auto t0 = Clock::now();
-    gw.push(encode_one(model, frames[i]));
-    while (gw.ready()) gw.pop(model, mask.data());
+    processor.push(model, frames[i]);
+    while (processor.ready()) processor.pop(model, mask.data());
     if (i >= fill) ms.push_back(ms_since(t0));
   }
   return summarize(std::move(ms));
@@ -157,8 +160,8 @@ ModelBenchResult run_model_bench(const Model& model, const ModelBenchOptions& o)
     note("group strategies, window " + std::to_string(window));
     StrategyRow row;
     row.window = window;
-    row.streaming = run_group_window(model, frames, GroupWindow::Mode::kStreaming, window, o, mask);
-    row.window_mode = run_group_window(model, frames, GroupWindow::Mode::kWindow, window, o, mask);
+    row.streaming = run_stream(model, frames, StreamOptions::Mode::kStreaming, window, o, mask);
+    row.window_mode = run_stream(model, frames, StreamOptions::Mode::kWindow, window, o, mask);
     GroupState st;
     // Each run encodes `window` frames: fewer runs for large windows keep the
     // total near that of 5-frame windows (the samples vary less anyway).

@@ -2,7 +2,7 @@
 // runs): the parts of one frame, and frames/s of four ways of using the same
 // network on video:
 //   streaming  - this project's element in streaming mode: one backbone pass,
-//                one RCAU step and one decode per frame (GroupWindow, with
+//                one RCAU step and one decode per frame (StreamProcessor, with
 //                its periodic re-seeding from cached features);
 //   window     - the element's window mode (centred window, same caching);
 //   recompute  - what a fixed-group network must do: for every output frame,
