@@ -72,6 +72,7 @@ SlurmdPidFile=$SLURM_TMP/slurmd.pid
 SlurmctldLogFile=$SLURM_TMP/log/slurmctld.log
 SlurmdLogFile=$SLURM_TMP/log/slurmd.log
 SchedulerType=sched/builtin
+SchedulerParameters=sched_interval=2
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 ProctrackType=proctrack/linuxproc
