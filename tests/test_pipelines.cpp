@@ -42,6 +42,11 @@ class Env : public ::testing::Environment {
     setenv("COSAL_MODEL", model_.c_str(), 1);
     // A registry of our own: other builds' plugins must not be picked up.
     setenv("GST_REGISTRY", (dir_ / "registry.bin").c_str(), 1);
+    // cosal-batch shards and sizes itself from these: a test run inside a job
+    // array must not shard the tests' inputs.
+    for (const char* v : {"SLURM_ARRAY_TASK_ID", "SLURM_CPUS_PER_TASK", "JOB_COMPLETION_INDEX",
+                          "COSAL_SHARD_COUNT"})
+      unsetenv(v);
     gst_init(nullptr, nullptr);
     for (const char* name : {"a.webm", "b.webm"}) {
       const std::string desc = "videotestsrc num-buffers=" + std::to_string(kFrames) +

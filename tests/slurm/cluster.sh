@@ -37,7 +37,7 @@ cluster_start() {
       cluster_fail "$p not found: bash tools/install-deps.sh installs munge and Slurm"
   done
   # Jobs inherit the environment: nothing from an enclosing allocation.
-  unset "${!SLURM_@}"
+  unset "${!SLURM_@}" COSAL_SHARD_COUNT JOB_COMPLETION_INDEX
   SLURM_TMP=$(mktemp -d /tmp/cosal-slurm.XXXXXX)
   chmod 755 "$SLURM_TMP"
   mkdir -p "$SLURM_TMP"/{munge,state,spool,log}
