@@ -501,6 +501,17 @@ TEST(BatchReport, CountsEveryInputOnceFromItsNewestSummary) {
   EXPECT_FALSE(cb::merge_reports(Env::dir_ / "no-such-dir", &r, &err));
 }
 
+TEST(BatchTruncated, OnlyWellShortOfTheStatedDuration) {
+  constexpr int64_t s = 1000000000;
+  EXPECT_TRUE(cb::looks_truncated(3 * s, 8 * s));
+  EXPECT_FALSE(cb::looks_truncated(8 * s, 8 * s));
+  EXPECT_FALSE(cb::looks_truncated(7 * s + s / 2, 8 * s));  // 0.5 s short: durations are inexact
+  EXPECT_FALSE(cb::looks_truncated(95 * s, 100 * s));       // 5%
+  EXPECT_TRUE(cb::looks_truncated(80 * s, 100 * s));
+  EXPECT_FALSE(cb::looks_truncated(0, 0));  // unknown duration
+  EXPECT_FALSE(cb::looks_truncated(3 * s, -1));
+}
+
 // ---- cosal-batch as a process ----
 
 TEST(Batch, SetThreadsIsKeptAndSlurmCpusAreUsed) {
@@ -553,6 +564,23 @@ TEST(Batch, ShardsRestartsFailuresAndTheReport) {
                   fs::copy_options::overwrite_existing);
   }
   std::ofstream(Env::dir_ / "clips" / "broken.mp4") << "not a video";
+  // A clip cut in half decodes without an error; its stated duration tells.
+  const fs::path whole = Env::dir_ / "long.webm", cut = Env::dir_ / "cut" / "trunc.webm";
+  ASSERT_TRUE(Env::run_pipeline(
+      "videotestsrc num-buffers=60 pattern=ball ! video/x-raw,width=" + std::to_string(kW) +
+      ",height=" + std::to_string(kH) +
+      ",framerate=10/1 ! vp8enc ! webmmux ! filesink location=\"" + whole.string() + "\""));
+  fs::create_directories(cut.parent_path());
+  {
+    std::ifstream in(whole, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  EXPECT_EQ(sh(batch_tool() + " -o cut " + q(cut) + " " + q(whole) + " 2> cut.log"), 1);
+  EXPECT_NE(slurp(Env::dir_ / "cut.log").find("trunc.webm: truncated? decoded"), std::string::npos)
+      << slurp(Env::dir_ / "cut.log");
+  EXPECT_FALSE(fs::exists(Env::dir_ / "cut" / "trunc-mask.mkv"));
+  EXPECT_EQ(count_frames(Env::dir_ / "cut" / "long-mask.mkv"), 60);
   const fs::path log = Env::dir_ / "shards.log";
   // Sorted: a, b, broken, ca, cb; shard 0 of 2 takes a, broken, cb.
   EXPECT_EQ(sh(batch_tool() + " -o sharded --shard 0/2 clips 2> " + q(log)), 1) << slurp(log);

@@ -79,6 +79,7 @@ struct Job {
   GstElement* pipeline = nullptr;
   GstPad* video_sink = nullptr;    // videoconvert's sink, linked to decodebin's video pad
   std::atomic<guint64> frames{0};  // counted in the streaming thread
+  std::atomic<gint64> end_ns{0};   // end of the last frame seen there
   bool started = false, done = false, failed = false;
   std::string error;
   std::chrono::steady_clock::time_point t0;
@@ -149,7 +150,17 @@ void finish(Batch& b, Job& j, bool ok, const std::string& error);
 gboolean on_bus(GstBus*, GstMessage* m, gpointer data) {
   auto* pair = static_cast<std::pair<Batch*, Job*>*>(data);
   if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS) {
-    finish(*pair->first, *pair->second, true, "");
+    Job& j = *pair->second;
+    gint64 dur = 0;
+    if (gst_element_query_duration(j.pipeline, GST_FORMAT_TIME, &dur) &&
+        cb::looks_truncated(j.end_ns.load(), dur)) {
+      char msg[160];
+      std::snprintf(msg, sizeof msg, "truncated? decoded %.2f s of the %.2f s the file states",
+                    j.end_ns.load() / 1e9, dur / 1e9);
+      finish(*pair->first, j, false, msg);
+    } else {
+      finish(*pair->first, j, true, "");
+    }
     return G_SOURCE_REMOVE;
   }
   if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
@@ -165,8 +176,15 @@ gboolean on_bus(GstBus*, GstMessage* m, gpointer data) {
   return G_SOURCE_CONTINUE;
 }
 
-GstPadProbeReturn count_frame(GstPad*, GstPadProbeInfo*, gpointer data) {
-  static_cast<Job*>(data)->frames++;
+GstPadProbeReturn count_frame(GstPad*, GstPadProbeInfo* info, gpointer data) {
+  Job& j = *static_cast<Job*>(data);
+  j.frames++;
+  const GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (GST_BUFFER_PTS_IS_VALID(buf)) {
+    const GstClockTime end =
+        GST_BUFFER_PTS(buf) + (GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) : 0);
+    j.end_ns = std::max<gint64>(j.end_ns.load(), static_cast<gint64>(end));
+  }
   return GST_PAD_PROBE_OK;
 }
 

@@ -197,6 +197,12 @@ double eta_seconds(const EtaInput& in) {
   return rate > 0 ? remaining / rate : -1;
 }
 
+bool looks_truncated(int64_t decoded_end_ns, int64_t duration_ns) {
+  if (duration_ns <= 0) return false;
+  const int64_t missing = duration_ns - decoded_end_ns;
+  return missing > 1000000000 && missing * 10 > duration_ns;
+}
+
 // ---- outputs and their records ----
 
 namespace {

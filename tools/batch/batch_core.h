@@ -75,6 +75,14 @@ struct EtaInput {
 // completes, as the running ones' estimates).
 double eta_seconds(const EtaInput& in);
 
+// ---- truncated inputs ----
+
+// A cut-off file often decodes to its end without an error, but its container
+// still states the full duration. True when the decoded frames end well short
+// of it (more than 1 s and more than 10% missing: container durations are not
+// exact enough for a tighter test). duration_ns <= 0: unknown, never truncated.
+bool looks_truncated(int64_t decoded_end_ns, int64_t duration_ns);
+
 // ---- outputs and their records ----
 
 // Size and modification time of a file, or of a folder's files (png output).
