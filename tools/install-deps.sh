@@ -11,6 +11,8 @@ packages=(
   libstb-dev nlohmann-json3-dev libcairo2-dev
   # tests and static checks
   libgtest-dev cppcheck clang-format
+  # the Slurm test's one-node cluster (tests/slurm)
+  munge slurmctld slurmd slurm-client
   # run time: gst-launch, decoders and encoders used by the demo and pipelines/
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav
   # the demo's default input (Megamind.avi) and the training data's photo stamps
