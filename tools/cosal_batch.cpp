@@ -24,6 +24,7 @@
 #include "batch_core.h"
 #include "progress.h"
 #include "sync_dir.h"
+#include "video_encoders.h"
 
 namespace fs = std::filesystem;
 namespace cb = cosal::batch;
@@ -122,27 +123,30 @@ double now_unix() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// The encoder and sink after the element: factories with fixed properties.
+// What follows the element: the project's encoder fragment for the format
+// (common/video_encoders.h, fixed strings, no user value in them) and the
+// sink, or an image encoder and a file-per-frame sink.
 struct Step {
-  const char* factory;
-  std::vector<std::pair<const char*, const char*>> props;
+  const char* factory;   // an element, or nullptr for `fragment`
+  const char* fragment;  // a bin description from video_encoders.h
+  const char* caps = nullptr;
 };
 std::vector<Step> encoder(const Options& o) {
   const bool png = o.format == "png";
-  if (o.output == "cutout") {
-    const char* caps = png ? "video/x-raw,format=RGBA" : "video/x-raw,format=BGRA";
-    std::vector<Step> s = {{"videoconvert", {}}, {"capsfilter", {{"caps", caps}}}};
-    if (png) return s.push_back({"pngenc", {}}), s.push_back({"multifilesink", {}}), s;
-    s.insert(s.end(), {{"avenc_ffv1", {}}, {"matroskamux", {}}, {"filesink", {}}});
+  if (png) {
+    std::vector<Step> s;
+    if (o.output == "cutout") {
+      s.push_back({"videoconvert", nullptr});
+      s.push_back({"capsfilter", nullptr, "video/x-raw,format=RGBA"});
+    }
+    s.push_back({"pngenc", nullptr});
+    s.push_back({"multifilesink", nullptr});
     return s;
   }
-  if (png) return {{"pngenc", {}}, {"multifilesink", {}}};
-  if (o.format == "webm")
-    return {{"videoconvert", {}},
-            {"vp8enc", {{"deadline", "1"}, {"target-bitrate", "2000000"}}},
-            {"webmmux", {}},
-            {"filesink", {}}};
-  return {{"avenc_ffv1", {}}, {"matroskamux", {}}, {"filesink", {}}};
+  const cosal::VideoEncoder& enc = o.output == "cutout" ? cosal::kMkvBgraCutout
+                                   : o.format == "webm" ? cosal::kWebmVp8
+                                                        : cosal::kMkvGrayMask;
+  return {{nullptr, enc.pipeline}, {"filesink", nullptr}};
 }
 
 void finish(Batch& b, Job& j, bool ok, const std::string& error);
@@ -236,12 +240,24 @@ bool start(Batch& b, Job& j) {
   chain = {conv, c};
   GstElement* sink = nullptr;
   for (const Step& s : encoder(o)) {
-    GstElement* e = make(s.factory);
+    GstElement* e = nullptr;
+    if (s.fragment) {
+      GError* err = nullptr;
+      e = gst_parse_bin_from_description(s.fragment, TRUE, &err);
+      if (!e) {
+        j.error = std::string("cannot make the encoder: ") + (err ? err->message : s.fragment);
+        if (err) g_error_free(err);
+      } else {
+        gst_bin_add(GST_BIN(p), e);
+      }
+    } else {
+      e = make(s.factory);
+    }
     if (!e) {
       gst_object_unref(p);
       return false;
     }
-    for (const auto& [k, v] : s.props) gst_util_set_object_arg(G_OBJECT(e), k, v);
+    if (s.caps) gst_util_set_object_arg(G_OBJECT(e), "caps", s.caps);
     chain.push_back(e);
     sink = e;
   }
