@@ -11,6 +11,8 @@ packages=(
   libstb-dev nlohmann-json3-dev libcairo2-dev
   # tests and static checks
   libgtest-dev cppcheck clang-format
+  # the README's Python example (examples/appsink_masks.py) and its test
+  python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   # the Slurm test's one-node cluster (tests/slurm)
   munge slurmctld slurmd slurm-client
   # run time: gst-launch, decoders and encoders used by the demo and pipelines/
