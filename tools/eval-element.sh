@@ -5,15 +5,16 @@
 # its loop. Frames are decoded by jpegdec, as a user's pipeline would.
 #
 #   tools/eval-element.sh BUILD OUT [SEQ,SEQ,...] [-- element properties...]
-#   tools/eval-element.sh build /tmp/eval-element            # the 3 validation sequences
-#   tools/eval-element.sh build /tmp/e drift-straight -- window-size=16
+#   tools/eval-element.sh build eval-element          # the 12 DAVIS-2016 validation sequences
+#   tools/eval-element.sh build e drift-straight -- window-size=16
 set -eu
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:?usage: eval-element.sh BUILD OUT [SEQS] [-- PROPS...]}
 out=${2:?usage: eval-element.sh BUILD OUT [SEQS] [-- PROPS...]}
 shift 2
-seqs=drift-straight,paragliding-launch,scooter-black
+# Every sequence of ../shared/data/davis2016 (DAVIS-2016 validation, never trained on).
+seqs=bmx-trees,car-shadow,cows,dance-twirl,drift-chicane,drift-straight,goat,horsejump-high,motocross-jump,paragliding-launch,parkour,scooter-black
 if [ $# -gt 0 ] && [ "$1" != "--" ]; then
   seqs=$1
   shift

@@ -1,8 +1,10 @@
 // Pre- and post-processing of video frames for the network, on the CPU (the
 // reference) and, when the project is built with the `cuda` feature, as our
 // own CUDA kernels (prepost_kernels.cu). Neither LibTorch nor the CUDA
-// headers are included here: the element, the tests and engine.cpp use this
-// header alike.
+// headers are included here. engine.cpp runs the RGB-to-network step on the
+// CUDA path; the element converts frames with GstVideoConverter and scales
+// masks with MaskUpscaler (which the mask writer here matches bit for bit,
+// tested), so it does not call these yet.
 //
 // Pre-processing: one pass from a frame in any of the element's input
 // formats (packed RGB/BGR/RGBx/BGRx/xRGB/xBGR, I420, NV12) at any size to the
