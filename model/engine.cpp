@@ -52,8 +52,6 @@ void GroupState::reset() { impl_ = std::make_unique<Impl>(); }
 bool GroupState::empty() const { return !impl_ || !impl_->g.defined(); }
 int64_t GroupState::steps() const { return impl_ ? impl_->steps : 0; }
 
-namespace {
-
 torch::Device parse_device(const std::string& name, std::string* warning) {
   const bool cuda = torch::cuda::is_available();
   if (name == "cpu") return torch::Device(torch::kCPU);
@@ -82,6 +80,8 @@ torch::Device parse_device(const std::string& name, std::string* warning) {
   }
   throw ModelError("unknown device \"" + name + "\" (expected auto, cpu, cuda or cuda:N)");
 }
+
+namespace {
 
 class RcanModel final : public Model {
  public:

@@ -25,6 +25,12 @@ struct GroupState::Impl {
   int64_t steps = 0;
 };
 
+// The one parser of device names ("auto", "cpu", "cuda", "cuda:N") for the
+// engine, the tools and the trainer. "auto" falls back to the CPU and says
+// so in `warning`; an unknown name or an unavailable CUDA device throws
+// ModelError naming it.
+torch::Device parse_device(const std::string& name, std::string* warning = nullptr);
+
 // A Model over a network in memory, without copying it: the trainer's
 // validation runs its network through the same stream processor as the
 // element. The caller keeps `net` alive and unchanged (eval mode) while the
