@@ -199,7 +199,7 @@ int free_port() {
   return ntohs(a.sin_port);
 }
 
-// Starts the tool with `env` added and stdout+stderr into `log`.
+// Starts the tool with `env` added (an empty value unsets) and stdout+stderr into `log`.
 pid_t spawn(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
             const fs::path& log) {
   std::vector<char*> argv;
@@ -207,7 +207,8 @@ pid_t spawn(const std::vector<std::string>& args, const std::map<std::string, st
   argv.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid == 0) {
-    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    for (const auto& [k, v] : env)
+      v.empty() ? ::unsetenv(k.c_str()) : ::setenv(k.c_str(), v.c_str(), 1);
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       ::dup2(fd, 1);
@@ -385,4 +386,39 @@ TEST(DataParallel, AKilledRankFailsTheOtherPromptly) {
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_LT(s, 20) << "rank 0 waited out its --dist-timeout of 20 s: the death went unnoticed";
   std::printf("rank 1 killed: rank 0 failed %.2f s later\n", s);
+}
+
+// What srun -n 2 on one node sets (no RANK or MASTER_*; MASTER_PORT only to
+// avoid the job-derived port's collisions here): the same run as torchrun's
+// variables give, so as one process with both ranks' groups.
+TEST(DataParallel, SrunTasksTrainAsRanks) {
+  if (!fs::exists(train_exe())) GTEST_SKIP() << "cosal-train not built (COSAL_BUILD_DIR)";
+  const fs::path one = root() / "srun-one", two = root() / "srun-two";
+  ASSERT_EQ(run_ranks(train_args("srun-one", 2, "sgd", 6), 1, one / "logs")[0], 0)
+      << logs(one / "logs");
+  fs::create_directories(two / "logs");
+  const int port = free_port();
+  std::vector<pid_t> pids;
+  for (int r = 0; r < 2; ++r)
+    pids.push_back(spawn(train_args("srun-two", 1, "sgd", 6),
+                         {{"RANK", ""},
+                          {"WORLD_SIZE", ""},
+                          {"MASTER_ADDR", ""},
+                          {"MASTER_PORT", std::to_string(port)},
+                          {"SLURM_JOB_ID", "77"},
+                          {"SLURM_STEP_ID", "0"},
+                          {"SLURM_PROCID", std::to_string(r)},
+                          {"SLURM_LOCALID", std::to_string(r)},
+                          {"SLURM_NTASKS", "2"},
+                          {"SLURM_STEP_NUM_TASKS", "2"},
+                          {"SLURM_STEP_NUM_NODES", "1"},
+                          {"SLURM_STEP_NODELIST", "node1"}},
+                         two / "logs" / ("rank" + std::to_string(r))));
+  for (pid_t p : pids) EXPECT_EQ(wait_exit(p), 0) << logs(two / "logs");
+  EXPECT_NE(slurp(two / "logs/rank0").find("2 data-parallel ranks (slurm, 127.0.0.1:"),
+            std::string::npos)
+      << slurp(two / "logs/rank0");
+  EXPECT_LE(cosal::test::max_weight_difference((one / "model.safetensors").string(),
+                                               (two / "model.safetensors").string()),
+            1e-5);
 }
