@@ -39,8 +39,8 @@ const char* kDescription =
     "MASTER_ADDR/MASTER_PORT also override Slurm's). Each step draws W x B groups, rank r\n"
     "trains on groups r*B..(r+1)*B-1 and the gradients are averaged, so W ranks with\n"
     "--batch-groups B take the steps of one process with W*B. Rank 0 writes the log,\n"
-    "checkpoints and the model; all ranks need the data and the work folder (a shared\n"
-    "file system) to resume.\n"
+    "checkpoints, --feature-cache and the model, the other ranks read them; all ranks\n"
+    "need the data and the work folder (a shared file system).\n"
     "\n"
     "SIGINT/SIGTERM: saves a checkpoint and exits (status 130; with several ranks, all of\n"
     "them stop at the same step); rerun with --resume. Exit status: 0 done, 1 error,\n"
@@ -130,27 +130,24 @@ int main(int argc, char** argv) {
   std::vector<GOptionEntry> data = {
       texts("davis", &davis, "DAVIS layout (JPEGImages/480p/<seq>, Annotations/480p/<seq>)", "DIR"),
       texts("cosod", &cosod,
-            "CoSOD3k/CoSal2015 layout (Image/<group>, MASKDIR/<group>; default GroundTruth)",
+            "CoSOD3k/CoSal2015 layout (Image/<group>, MASKDIR/<group>; GroundTruth)",
             "DIR[:MASKDIR]"),
       texts("groups", &groups, "Plain folder of groups (<group>/<img>.jpg + <img>.png)", "DIR"),
       text("exclude-list", &exclude_list,
-           "Samples to leave out (text: group/name, group/*, name; or a pairs.csv with a qc "
-           "column)",
+           "Samples to leave out (lines group/name, group/*, name; or a pairs.csv with qc)",
            "FILE"),
       texts("exclude-groups", &exclude_groups, "Groups to leave out", "A,B"),
       texts("val-groups", &val_groups, "Held-out groups to validate on (never trained on)", "A,B"),
       text("val-data", &val_data, "Where the validation groups are (default: the first --davis)",
            "DIR"),
-      text("stamps", &stamps,
-           "Photo stamps (PNG with alpha) for synthetic groups (e.g. /usr/share/tuxpaint/stamps)",
+      text("stamps", &stamps, "Photo stamps (PNG with alpha) for synthetic groups (tuxpaint's)",
            "DIR"),
       integer("synthetic-groups", &o.synthetic_groups, "Synthetic groups in the pool (500)"),
       integer("synthetic-members", &o.synthetic_members, "Images per synthetic group (6)"),
       real("synthetic-fraction", &o.synthetic_fraction,
            "Share of steps drawn from synthetic groups (0.5)"),
       real("still-fraction", &o.still_fraction,
-           "Share of the real steps drawn from still-image groups rather than video (default: "
-           "every real group equally likely)"),
+           "Share of real steps from still-image groups (default: by group count)"),
       real("distractor-probability", &o.distractor_probability,
            "Per synthetic group, group variants only (0.5)", "P"),
       integer("backgrounds-per-frame", &o.backgrounds_per_frame,
@@ -163,9 +160,7 @@ int main(int argc, char** argv) {
       text("backbone", &backbone, "mobilenet_v2 | mobilenet_v2_os8 | vgg16 | tiny (mobilenet_v2)",
            "NAME"),
       text("backbone-weights", &backbone_weights,
-           "MobileNetV2 .tflite to import: the ImageNet classifier or the DeepLabV3-MobileNetV2 "
-           "PASCAL model (its encoder)",
-           "FILE"),
+           "MobileNetV2 .tflite: ImageNet classifier or DeepLabV3 PASCAL (its encoder)", "FILE"),
       text("variant", &variant,
            "rcau | baseline | convgru | rcau_no_reset | rcau_spatial | rcau_channel (rcau)",
            "NAME"),
@@ -173,34 +168,24 @@ int main(int argc, char** argv) {
       integer("size", &o.size,
               "Input size, a multiple of 16 (224); the width when --height is given"),
       integer("height", &o.height,
-              "Input height for a non-square input (e.g. --size 400 --height 224 keeps 16:9 "
-              "frames' aspect; default: square)"),
+              "Input height for a non-square input (default: square; 400 x 224 keeps 16:9)"),
       integer("sir-channels", &o.sir_channels, "SIR branch width (64)"),
       integer("decoder-channels", &o.decoder_channels, "Decoder width (64)"),
       flag("decoder-context", &decoder_context,
-           "A dilated conv and an image-pooling branch in the decoder (for large objects; not "
-           "in the paper)"),
+           "Dilated conv + image pooling in the decoder (large objects; not in the paper)"),
       {"no-freeze-backbone", 0, G_OPTION_FLAG_REVERSE, G_OPTION_ARG_NONE, &freeze_backbone,
        "Train the backbone too (no feature cache; GPU advised)", nullptr},
       integer("finetune-last-blocks", &o.finetune_last_blocks,
-              "Train the last K MobileNetV2 blocks up to stride 16 (K <= 7 keeps the feature "
-              "cache: X is recomputed from the cached stride-8 tap)",
-              "K"),
+              "Train the last K MobileNetV2 blocks to stride 16 (K <= 7 keeps the cache)", "K"),
       real("backbone-lr-scale", &o.backbone_lr_scale,
            "Learning rate of fine-tuned blocks relative to --lr (0.1)"),
       text("feature-cache", &feature_cache,
-           "Frozen backbone: load the pool's features from FILE when they were made for the "
-           "same pool, else encode and save them there (rank 0 writes it, the other ranks "
-           "load it)",
-           "FILE"),
+           "Frozen backbone: the pool's features, loaded if made for it, else written", "FILE"),
       flag("mirror", &mirror, "Also train on left-right mirrored copies of the real images"),
       flag("augment", &augment,
-           "Each step, a random zoom crop (up to 1.6x), flip and colour jitter of every image; "
-           "images are then encoded every step (no cache)"),
+           "Random zoom crop (to 1.6x), flip and colours each step (no feature cache)"),
       integer("real-crops", &o.real_crops,
-              "Also train on K re-framed copies of every real group: one fixed random crop per "
-              "copy (40-90 % of the area, up to 0.6x narrower), as a zoom (0)",
-              "K"),
+              "Also K fixed random re-framings (40-90 % of the area) of each real group (0)", "K"),
   };
   std::vector<GOptionEntry> optimisation = {
       text("optimizer", &optimizer, "adam | sgd (adam)", "NAME"),
@@ -213,12 +198,9 @@ int main(int argc, char** argv) {
       integer("batch-groups", &o.batch_groups,
               "Groups per step and rank, their losses averaged (1: one group per step)", "B"),
       real("lambda", &o.lambda, "Co-perceptual loss weight (0.1; 0 = BCE only)"),
-      real("iou-weight", &o.iou_weight,
-           "Add F x soft IoU loss to BCE (0; not in the paper: sharper, whole-object maps)"),
+      real("iou-weight", &o.iou_weight, "Add F x soft IoU loss to BCE (0; not in the paper)"),
       real("boundary-weight", &o.boundary_weight,
-           "Weight BCE and IoU pixels by 1 + W x |local mean of the mask - mask| (F3Net; 0 = "
-           "off; not in the paper: stresses edges and thin parts)",
-           "W"),
+           "F3Net pixel weights 1 + W x |local mean(mask) - mask| on BCE and IoU (0 = off)", "W"),
       integer("coperceptual-every", &o.coperceptual_every,
               "Compute the co-perceptual loss on every K-th step only (1)", "K"),
   };
@@ -244,9 +226,7 @@ int main(int argc, char** argv) {
       flag("quiet", &quiet, "No progress output"),
       integer64("stop-after", &o.stop_after, "Checkpoint and stop after step N (as SIGINT does)"),
       real("dist-timeout", &o.dist_timeout_s,
-           "Data-parallel ranks: seconds a rank waits for the others at a step (and at start) "
-           "before failing the run (60)",
-           "S"),
+           "Seconds a rank waits for the others at start and at a step (60)", "S"),
       text("list-stamps", &list_stamps_dir,
            "Print which stamps the photo filter keeps and rejects, then exit", "DIR"),
   };
