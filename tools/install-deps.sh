@@ -7,6 +7,7 @@ packages=(
   # build
   g++ meson ninja-build pkg-config
   libtorch-dev
+  libgloo-dev  # data-parallel training: the headers of LibTorch's ProcessGroupGloo
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   libstb-dev nlohmann-json3-dev libcairo2-dev
   # tests and static checks

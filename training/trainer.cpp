@@ -16,6 +16,7 @@
 
 #include "augment.h"
 #include "checkpoint.h"
+#include "data_parallel.h"
 #include "dataset.h"
 #include "feature_cache.h"
 #include "losses.h"
@@ -283,7 +284,10 @@ void clear_stop_request() { g_stop.store(false); }
 
 static TrainResult train_run(const TrainOptions& o);
 
-TrainResult train(const TrainOptions& o) {
+TrainResult train(const TrainOptions& options) {
+  TrainOptions o = options;
+  // The other ranks repeat rank 0's work: only rank 0 reports progress.
+  if (o.launch.rank != 0) o.quiet = true;
   try {
     return train_run(o);
   } catch (const Interrupted&) {
@@ -308,8 +312,10 @@ static TrainResult train_run(const TrainOptions& o) {
     throw std::invalid_argument("--optimizer: adam or sgd, not '" + o.optimizer + "'");
   if (o.schedule != "cosine" && o.schedule != "step" && o.schedule != "constant")
     throw std::invalid_argument("--schedule: cosine, step or constant, not '" + o.schedule + "'");
+  if (o.batch_groups < 1) throw std::invalid_argument("--batch-groups: at least 1");
+  if (o.log_every < 1) throw std::invalid_argument("--log-every: at least 1");
+  if (o.dist_timeout_s <= 0) throw std::invalid_argument("--dist-timeout: positive seconds");
   const std::string work = o.work_dir.empty() ? o.out + ".work" : o.work_dir;
-  fs::create_directories(work);
   const std::string ckpt_path = (fs::path(work) / "checkpoint.pt").string();
   const std::string best_path = (fs::path(work) / "best.safetensors").string();
   const std::string log_path = (fs::path(work) / "log.csv").string();
@@ -317,6 +323,19 @@ static TrainResult train_run(const TrainOptions& o) {
     throw std::runtime_error(ckpt_path +
                              ": a previous run's checkpoint; pass --resume to continue "
                              "it or --force to start over");
+
+  // Rank 0 alone writes (log, checkpoints, best and final model); the
+  // others wait for it where they would read what it wrote. The long wait
+  // covers rank 0's one-sided work: encoding the pool, validating.
+  using ms = std::chrono::milliseconds;
+  const auto step_timeout = ms(std::llround(o.dist_timeout_s * 1e3));
+  DataParallel dp(o.launch, step_timeout, std::max(step_timeout, ms(30 * 60 * 1000)));
+  const bool main = dp.main();
+  if (main) fs::create_directories(work);
+  if (dp.world() > 1)
+    say(o, std::to_string(dp.world()) + " data-parallel ranks (" + o.launch.source + ", " +
+               o.launch.master_addr + ":" + std::to_string(o.launch.master_port) + "), " +
+               std::to_string(o.batch_groups) + " group(s) per rank and step");
 
   torch::set_num_threads(o.threads);
   torch::manual_seed(o.seed);
@@ -375,6 +394,13 @@ static TrainResult train_run(const TrainOptions& o) {
     say(o, "warning: no --backbone-weights: the backbone is random");
   }
   net->to(device);
+  // Every rank starts from rank 0's weights (and buffers), whatever its own
+  // initialisation drew.
+  if (dp.world() > 1) {
+    std::vector<torch::Tensor> state = net->parameters();
+    for (const auto& b : net->buffers()) state.push_back(b);
+    dp.broadcast(state);
+  }
   set_trainable(*net, o);
   // Fine-tuning at most the blocks after the stride-8 tap keeps the feature
   // cache: the trainer recomputes X from the cached stride-8 tap each step
@@ -400,17 +426,22 @@ static TrainResult train_run(const TrainOptions& o) {
     const auto t0 = std::chrono::steady_clock::now();
     const double c0 = cpu_seconds();
     std::string why;
-    if (!o.feature_cache.empty() &&
-        pool.cache.load_features(o.feature_cache, *net->backbone, &why)) {
+    // With a feature file, rank 0 loads or writes it and the others then
+    // load it (encoding themselves if they cannot: no shared file system);
+    // without one, every rank encodes its own copy in memory.
+    const bool shared_file = !o.feature_cache.empty();
+    if (shared_file && !main) dp.wait_for_all();
+    if (shared_file && pool.cache.load_features(o.feature_cache, *net->backbone, &why)) {
       say(o, "features loaded from " + o.feature_cache);
     } else {
-      if (!o.feature_cache.empty()) say(o, "encoding the pool (" + why + ")");
+      if (shared_file) say(o, "encoding the pool (" + why + ")");
       pool.cache.encode(*net->backbone, 16, [&](int64_t d, int64_t) {
         if (!o.quiet) prog.update(d);
         if (g_stop.load()) throw Interrupted();
       });
-      if (!o.feature_cache.empty()) pool.cache.save_features(o.feature_cache);
+      if (shared_file && main) pool.cache.save_features(o.feature_cache);
     }
+    if (shared_file && main) dp.wait_for_all();
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!o.quiet) prog.finish();
     result.cache_images_per_s = dt > 0 ? static_cast<double>(pool.cache.size()) / dt : 0;
@@ -423,7 +454,8 @@ static TrainResult train_run(const TrainOptions& o) {
              (cached ? " with features" : ""));
 
   std::unique_ptr<Validator> validator;
-  if (!o.val_groups.empty()) {
+  const bool validating = !o.val_groups.empty();
+  if (validating && main) {
     const std::string root = !o.val_data.empty() ? o.val_data
                              : !o.davis.empty()  ? o.davis.front()
                                                  : std::string();
@@ -472,32 +504,46 @@ static TrainResult train_run(const TrainOptions& o) {
         }),
         torch::optim::SGDOptions(o.lr).momentum(o.momentum).weight_decay(o.weight_decay));
 
+  // The parameters whose gradients the ranks average, in one order on all.
+  std::vector<torch::Tensor> trainable;
+  for (auto& p : net->parameters())
+    if (p.requires_grad()) trainable.push_back(p);
+
   TrainState st;
   Rng rng(o.seed);
   st.rng = rng.state();
+  // Every rank loads the checkpoint rank 0 wrote (it waited for the write).
   if (o.resume && fs::exists(ckpt_path)) {
     st = load_checkpoint(ckpt_path, *net, *opt);
     rng.set_state(st.rng);
-    rewrite_log(log_path, st.step);
+    if (main) rewrite_log(log_path, st.step);
     say(o, "resumed at step " + std::to_string(st.step));
   } else {
     if (o.resume) say(o, "no checkpoint in " + work + ": starting from step 0");
-    write_file_atomic(log_path, "step,lr,loss,bce,coperceptual,elapsed_s,val_sm,val_mae,val_iou\n");
-    fs::remove(best_path);
+    if (main) {
+      write_file_atomic(log_path,
+                        "step,lr,loss,bce,coperceptual,elapsed_s,val_sm,val_mae,val_iou\n");
+      fs::remove(best_path);
+    }
   }
-  std::ofstream log(log_path, std::ios::app);
+  std::ofstream log;
+  if (main) log.open(log_path, std::ios::app);
 
   auto elapsed = [&] {
     return st.elapsed_s +
            std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   };
   auto checkpoint = [&] {
-    st.rng = rng.state();
-    st.elapsed_s = elapsed();
-    save_checkpoint(ckpt_path, *net, *opt, st);
-    // Keep elapsed time of this process counted once.
-    st.elapsed_s -=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    if (main) {
+      st.rng = rng.state();
+      st.elapsed_s = elapsed();
+      save_checkpoint(ckpt_path, *net, *opt, st);
+      // Keep elapsed time of this process counted once.
+      st.elapsed_s -=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    }
+    // A rank that stops here may be resumed from this file at once.
+    dp.wait_for_all();
   };
 
   // F3Net's kernel of 31 at 352 px, scaled to the input (odd).
@@ -508,8 +554,15 @@ static TrainResult train_run(const TrainOptions& o) {
   const auto t_loop = std::chrono::steady_clock::now();
   double cpu_fetch = 0, cpu_forward = 0, cpu_backward = 0, cpu_coperc = 0, cpu_loop = 0;
   int64_t coperc_steps = 0;
+  // The global batch: every rank draws all of it from the shared RNG (so
+  // they stay in step) and trains on its own slice.
+  const int64_t batch = o.batch_groups, global_batch = dp.world() * batch;
+  const int64_t mine = dp.rank() * batch;
+  bool stop_all = false;  // some rank was asked to stop (known after a step's all-reduce)
   while (st.step < o.steps) {
-    if (g_stop.load() || st.step == o.stop_after) {
+    // One rank alone cannot stop: the others would wait for it. A stop
+    // request travels with the step's gradients and all stop together.
+    if ((dp.world() > 1 ? stop_all : g_stop.load()) || st.step == o.stop_after) {
       checkpoint();
       if (!o.quiet) prog.finish();
       say(o, "stopped at step " + std::to_string(st.step) + "; checkpoint " + ckpt_path +
@@ -522,86 +575,130 @@ static TrainResult train_run(const TrainOptions& o) {
       opt->param_groups()[k].options().set_lr(lr * lr_scale[k]);
 
     const double c_start = cpu_seconds();
-    const DrawnGroup sample = sample_group(pool, o, rng);
-    const std::vector<int64_t>& idx = sample.idx;
-    if (!sample.group->synthetic) ++(sample.group->video ? result.video_steps : result.still_steps);
-    torch::Tensor gt = pool.cache.masks(idx, device);
-    torch::Tensor images;
-    BackboneFeatures f;
-    if (cached) {
-      f = pool.cache.features(idx, device);
-      if (partial)
-        f.x = mnv2->run_blocks(f.skips[1], MobileNetV2Impl::kStride8Block + 1,
-                               MobileNetV2Impl::kStride16Block);
-    } else {
-      images = pool.cache.images(idx, device);
-      if (o.augment) std::tie(images, gt) = augment_batch(images, gt, rng, {}, sample.group->video);
-      f = net->encode(images);
+    std::vector<DrawnGroup> drawn;
+    // With more than one group per global batch, each group's augmentation
+    // draws from a generator of its own, so a rank can skip the others'
+    // groups without replaying their draws; one group keeps the shared one.
+    std::vector<uint64_t> augment_seeds;
+    for (int64_t g = 0; g < global_batch; ++g) {
+      drawn.push_back(sample_group(pool, o, rng));
+      if (o.augment && global_batch > 1) augment_seeds.push_back(rng.next());
     }
-    const double c_fetched = cpu_seconds();
-    const RcanOutput out = net->forward_features(f, o.input_height(), o.size);
-    const torch::Tensor pixel_weights =
-        o.boundary_weight > 0 ? boundary_weights(gt, o.boundary_weight, boundary_kernel)
-                              : torch::Tensor();
-    torch::Tensor bce = saliency_loss(out.logits, gt, pixel_weights);
-    torch::Tensor loss = bce;
-    if (o.iou_weight > 0) loss = loss + o.iou_weight * soft_iou_loss(out.logits, gt, pixel_weights);
-    double coperc = NAN;
-    if (o.lambda > 0 && o.coperceptual_every > 0 && st.step % o.coperceptual_every == 0 &&
-        idx.size() > 1) {
-      const double c0 = cpu_seconds();
-      if (!images.defined()) images = pool.cache.images(idx, device);
-      const torch::Tensor lc = co_perceptual_loss(*net->backbone, out.masks, images, gt);
-      loss = loss + o.lambda * lc;
-      coperc = lc.item<double>();
-      cpu_coperc += cpu_seconds() - c0;  // its backward is counted below
-      ++coperc_steps;
+    double fetch_s = 0, forward_s = 0, backward_s = 0;
+    double loss_sum = 0, bce_sum = 0, coperc_sum = 0, coperc_n = 0;
+    for (int64_t g = mine; g < mine + batch; ++g) {
+      const double c_group = cpu_seconds();
+      const DrawnGroup& sample = drawn[static_cast<size_t>(g)];
+      const std::vector<int64_t>& idx = sample.idx;
+      if (!sample.group->synthetic)
+        ++(sample.group->video ? result.video_steps : result.still_steps);
+      torch::Tensor gt = pool.cache.masks(idx, device);
+      torch::Tensor images;
+      BackboneFeatures f;
+      if (cached) {
+        f = pool.cache.features(idx, device);
+        if (partial)
+          f.x = mnv2->run_blocks(f.skips[1], MobileNetV2Impl::kStride8Block + 1,
+                                 MobileNetV2Impl::kStride16Block);
+      } else {
+        images = pool.cache.images(idx, device);
+        if (o.augment) {
+          Rng own(global_batch > 1 ? augment_seeds[static_cast<size_t>(g)] : 0);
+          std::tie(images, gt) =
+              augment_batch(images, gt, global_batch > 1 ? own : rng, {}, sample.group->video);
+        }
+        f = net->encode(images);
+      }
+      const double c_fetched = cpu_seconds();
+      const RcanOutput out = net->forward_features(f, o.input_height(), o.size);
+      const torch::Tensor pixel_weights =
+          o.boundary_weight > 0 ? boundary_weights(gt, o.boundary_weight, boundary_kernel)
+                                : torch::Tensor();
+      torch::Tensor bce = saliency_loss(out.logits, gt, pixel_weights);
+      torch::Tensor loss = bce;
+      if (o.iou_weight > 0)
+        loss = loss + o.iou_weight * soft_iou_loss(out.logits, gt, pixel_weights);
+      if (o.lambda > 0 && o.coperceptual_every > 0 && st.step % o.coperceptual_every == 0 &&
+          idx.size() > 1) {
+        const double c0 = cpu_seconds();
+        if (!images.defined()) images = pool.cache.images(idx, device);
+        const torch::Tensor lc = co_perceptual_loss(*net->backbone, out.masks, images, gt);
+        loss = loss + o.lambda * lc;
+        coperc_sum += lc.item<double>();
+        ++coperc_n;
+        cpu_coperc += cpu_seconds() - c0;  // its backward is counted below
+        ++coperc_steps;
+      }
+      const double c_forward = cpu_seconds();
+      if (g == mine) opt->zero_grad();
+      // The mean over the rank's groups, accumulated group by group so that
+      // only one group's graph is held at a time.
+      (batch == 1 ? loss : loss / static_cast<double>(batch)).backward();
+      loss_sum += loss.item<double>();
+      bce_sum += bce.item<double>();
+      fetch_s += c_fetched - c_group;
+      forward_s += c_forward - c_fetched;
+      backward_s += cpu_seconds() - c_forward;
     }
-    const double c_forward = cpu_seconds();
-    opt->zero_grad();
-    loss.backward();
+    const double c_reduce = cpu_seconds();
+    if (dp.world() > 1) {
+      std::vector<double> sums{loss_sum, bce_sum, coperc_sum, coperc_n, g_stop.load() ? 1.0 : 0.0};
+      dp.all_reduce_step(trainable, sums);
+      loss_sum = sums[0];
+      bce_sum = sums[1];
+      coperc_sum = sums[2];
+      coperc_n = sums[3];
+      stop_all = sums[4] > 0;
+    }
     opt->step();
     ++st.step;
     const double c_end = cpu_seconds();
-    cpu_fetch += c_fetched - c_start;
-    cpu_forward += c_forward - c_fetched;
-    cpu_backward += c_end - c_forward;
+    cpu_fetch += fetch_s;
+    cpu_forward += forward_s;
+    cpu_backward += backward_s + (c_end - c_reduce);
     cpu_loop += c_end - c_start;
 
-    const double lv = loss.item<double>();
+    // Means over the global batch (one group: that group's values).
+    const double lv = loss_sum / static_cast<double>(global_batch);
+    const double bv = bce_sum / static_cast<double>(global_batch);
+    const double coperc = coperc_n > 0 ? coperc_sum / coperc_n : NAN;
     ema = ema < 0 ? lv : 0.98 * ema + 0.02 * lv;
     if (!std::isnan(coperc)) ema_c = ema_c == 0 ? coperc : 0.9 * ema_c + 0.1 * coperc;
-    if (st.step % 10 == 0)
-      log << st.step << "," << lr << "," << lv << "," << bce.item<double>() << ","
+    if (main && st.step % o.log_every == 0)
+      log << st.step << "," << lr << "," << lv << "," << bv << ","
           << (std::isnan(coperc) ? "" : std::to_string(coperc)) << "," << elapsed() << ",,,\n";
 
     const bool last = st.step == o.steps;
-    if (validator && ((o.val_every > 0 && st.step % o.val_every == 0) || last)) {
-      const ValidationResult v =
-          validator->run(*net, device, o.freeze_backbone && o.finetune_last_blocks == 0);
-      log << st.step << "," << lr << ",,,," << elapsed() << "," << v.s_measure << "," << v.mae
-          << "," << v.iou << "\n";
-      log.flush();
-      std::string mark;
-      if (v.s_measure > st.best_score) {
-        st.best_score = v.s_measure;
-        st.best_step = st.step;
-        st.best_metrics = v.to_json();
-        st.bad_validations = 0;
-        save_rcan(best_path, *net);
-        mark = " (best)";
-      } else {
-        ++st.bad_validations;
+    if (validating && ((o.val_every > 0 && st.step % o.val_every == 0) || last)) {
+      int64_t stop_early = 0;
+      if (main) {
+        const ValidationResult v =
+            validator->run(*net, device, o.freeze_backbone && o.finetune_last_blocks == 0);
+        log << st.step << "," << lr << ",,,," << elapsed() << "," << v.s_measure << "," << v.mae
+            << "," << v.iou << "\n";
+        log.flush();
+        std::string mark;
+        if (v.s_measure > st.best_score) {
+          st.best_score = v.s_measure;
+          st.best_step = st.step;
+          st.best_metrics = v.to_json();
+          st.bad_validations = 0;
+          save_rcan(best_path, *net);
+          mark = " (best)";
+        } else {
+          ++st.bad_validations;
+        }
+        if (!o.quiet) {
+          if (isatty(fileno(stderr))) std::fputs("\r\033[K", stderr);
+          std::fprintf(stderr, "cosal-train: step %lld validation %s%s\n",
+                       static_cast<long long>(st.step), v.summary().c_str(), mark.c_str());
+        }
+        stop_early = o.patience > 0 && st.bad_validations >= o.patience;
+        if (stop_early)
+          say(o, "early stop: no better validation in " + std::to_string(o.patience) + " checks");
       }
-      if (!o.quiet) {
-        if (isatty(fileno(stderr))) std::fputs("\r\033[K", stderr);
-        std::fprintf(stderr, "cosal-train: step %lld validation %s%s\n",
-                     static_cast<long long>(st.step), v.summary().c_str(), mark.c_str());
-      }
-      if (o.patience > 0 && st.bad_validations >= o.patience) {
-        say(o, "early stop: no better validation in " + std::to_string(o.patience) + " checks");
-        result.early_stopped = true;
-      }
+      // Only rank 0 validates; every rank follows its decision.
+      result.early_stopped = dp.from_main(stop_early) != 0;
     }
     if (o.checkpoint_every > 0 && st.step % o.checkpoint_every == 0) checkpoint();
     if (!o.quiet) {
@@ -638,6 +735,13 @@ static TrainResult train_run(const TrainOptions& o) {
   }
   if (!o.quiet) prog.finish();
   checkpoint();
+  if (!main) {
+    // Until rank 0 has written the model, so a launcher sees every rank end
+    // after it (or fail with it).
+    dp.wait_for_all();
+    result.seconds = elapsed();
+    return result;
+  }
 
   // --- the final model: the best validated weights (or the last ones).
   if (validator && fs::exists(best_path)) {
@@ -675,12 +779,16 @@ static TrainResult train_run(const TrainOptions& o) {
                     {"height", o.input_height()},
                     {"min_group", o.min_group},
                     {"max_group", o.max_group}};
+  // Only when not the default, so a default run's file stays as it was.
+  if (o.batch_groups != 1) prov["recipe"]["batch_groups"] = o.batch_groups;
+  if (dp.world() != 1) prov["recipe"]["ranks"] = dp.world();
   if (!st.best_metrics.empty()) prov["validation"] = nlohmann::json::parse(st.best_metrics);
   if (fs::exists(o.out) && !o.force)
     throw std::runtime_error(o.out + ": appeared during training; pass --force to overwrite it");
   if (fs::path(o.out).has_parent_path()) fs::create_directories(fs::path(o.out).parent_path());
   save_rcan(o.out, *net, {{"cosal.provenance", prov.dump()}});
   result.model = o.out;
+  dp.wait_for_all();
   say(o, "wrote " + o.out + " (" + std::to_string(st.step) + " steps, " +
              format_duration(result.seconds) +
              (st.best_score >= 0 ? ", best validation Sm " + std::to_string(st.best_score) +

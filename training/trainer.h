@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "launch_env.h"
+
 namespace cosal::train {
 
 struct TrainOptions {
@@ -64,6 +66,9 @@ struct TrainOptions {
   double lambda = 0.1;         // co-perceptual loss weight
   double iou_weight = 0;       // soft IoU loss weight (not in the paper)
   int coperceptual_every = 1;  // compute it on every K-th step (0 = never)
+  // Groups per step and rank: each group's loss is averaged, so B groups on
+  // one rank and B/W groups on each of W ranks take the same steps.
+  int batch_groups = 1;
   // --- run
   uint64_t seed = 1;
   int threads = 2;
@@ -77,6 +82,13 @@ struct TrainOptions {
   int patience = 0;  // validations without improvement before stopping (0 = never)
   int val_window = 0, val_refresh = 0;
   int64_t stop_after = -1;  // checkpoint and stop after this step, as SIGINT would (tests)
+  int64_t log_every = 10;   // a log.csv training row every N steps
+  // This process's rank among the data-parallel ranks (default: the only
+  // one). Only rank 0 writes the log, checkpoints, validation and the model.
+  LaunchEnv launch;
+  // A rank waits this long for the others in a step's collectives before it
+  // fails the run (a stopped or hung peer; a dead one is noticed at once).
+  double dist_timeout_s = 60;
   std::string command_line;
   bool quiet = false;
 };
@@ -92,8 +104,8 @@ struct TrainResult {
   std::string model;  // written final model ("" if interrupted)
   // Real (not synthetic) groups and images trained on, copies included.
   int64_t pool_real_groups = 0, pool_real_images = 0;
-  // Steps of this process drawn from real video groups and from real
-  // still-image groups (the rest were synthetic).
+  // Groups this process trained on from real video groups and from real
+  // still-image groups (the rest were synthetic); one per step by default.
   int64_t video_steps = 0, still_steps = 0;
   // Speeds by wall clock and by this process's CPU time (all threads): on a
   // shared machine the CPU figures are the ones that compare.
