@@ -156,7 +156,7 @@ TEST(Train, RealCropsAddReframedCopiesOfEveryRealGroup) {
 
 // A non-square input (--size W --height H), augmentation, boundary weights
 // and the decoder context all train end to end and reach the model file.
-TEST(Train, NonSquareAugmentedRunWithTheSession4Options) {
+TEST(Train, NonSquareAugmentedRunWithBoundaryWeightsAndDecoderContext) {
   TrainOptions o = tiny_options("wide");
   o.val_groups = {"seq2"};
   o.val_every = 4;

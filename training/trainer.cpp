@@ -18,6 +18,7 @@
 #include "checkpoint.h"
 #include "data_parallel.h"
 #include "dataset.h"
+#include "engine_impl.h"
 #include "feature_cache.h"
 #include "losses.h"
 #include "mobilenet_v2.h"
@@ -339,14 +340,10 @@ static TrainResult train_run(const TrainOptions& o) {
 
   torch::set_num_threads(o.threads);
   torch::manual_seed(o.seed);
-  torch::Device device(torch::kCPU);
-  if (o.device == "cuda" || o.device.rfind("cuda:", 0) == 0) {
-    if (!torch::cuda::is_available())
-      throw std::runtime_error("--device " + o.device + ": this LibTorch has no usable CUDA");
-    device = torch::Device(o.device);
-  } else if (o.device != "cpu") {
-    throw std::invalid_argument("--device: cpu or cuda[:N], not '" + o.device + "'");
-  }
+  // The engine's parser: one set of device names for every tool.
+  std::string device_warning;
+  const torch::Device device = parse_device(o.device, &device_warning);
+  if (!device_warning.empty() && main) say(o, "warning: " + device_warning);
 
   // --- data
   std::set<std::string> video_names;
