@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "checkpoint.h"
 #include "image.h"
 #include "rcan_io.h"
 #include "tiny_training_data.h"
@@ -287,6 +288,35 @@ TEST(Train, BatchOfGroupsPerStepResumesAndDiffersFromOneGroup) {
                }())["recipe"]
                    .contains("batch_groups"))
       << "a default run's provenance is unchanged";
+}
+
+// A checkpoint gives back exactly what was saved, at any step: the state
+// was once read through a reused tensor and came back truncated to its
+// lowest byte past step 255 (776 read as 8), with a nonsense best score.
+TEST(Checkpoint, RoundTripsEveryFieldPastOneByte) {
+  torch::nn::Linear net(3, 2);
+  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-3));
+  TrainState st;
+  st.step = 776;
+  st.rng = "rng state 12345";
+  st.best_score = 0.8101;
+  st.best_step = 500;
+  st.bad_validations = 300;
+  st.elapsed_s = 1234.5;
+  st.best_metrics = "{\"s_measure\":0.8101}";
+  const std::string path = (root() / "roundtrip.pt").string();
+  save_checkpoint(path, *net, opt, st);
+  torch::nn::Linear other(3, 2);
+  torch::optim::Adam other_opt(other->parameters(), torch::optim::AdamOptions(1e-3));
+  const TrainState got = load_checkpoint(path, *other, other_opt);
+  EXPECT_EQ(got.step, 776);
+  EXPECT_EQ(got.rng, st.rng);
+  EXPECT_DOUBLE_EQ(got.best_score, 0.8101);
+  EXPECT_EQ(got.best_step, 500);
+  EXPECT_EQ(got.bad_validations, 300);
+  EXPECT_DOUBLE_EQ(got.elapsed_s, 1234.5);
+  EXPECT_EQ(got.best_metrics, st.best_metrics);
+  EXPECT_TRUE(torch::equal(other->weight, net->weight));
 }
 
 TEST(Train, StopRequestCheckpointsAndResumes) {

@@ -111,28 +111,28 @@ TrainState load_checkpoint(const std::string& path, torch::nn::Module& net,
   try {
     torch::serialize::InputArchive root, model, optim;
     root.load_from(path);
-    torch::Tensor t;
-    root.read("format", t);
-    if (tensor_string(t) != "cosal-train-checkpoint-1")
+    // A fresh tensor for every entry: InputArchive::read into a defined
+    // tensor re-points that tensor's storage but keeps its dtype, so reusing
+    // one tensor read the int64 step through the uint8 format string's
+    // dtype (step 776 came back as 8).
+    auto entry = [&](const char* key) {
+      torch::Tensor t;
+      root.read(key, t);
+      return t;
+    };
+    if (tensor_string(entry("format")) != "cosal-train-checkpoint-1")
       throw std::runtime_error("not a cosal-train checkpoint");
     root.read("model", model);
     root.read("optimizer", optim);
     net.load(model);
     optimizer.load(optim);
-    root.read("step", t);
-    st.step = t.item<int64_t>();
-    root.read("rng", t);
-    st.rng = tensor_string(t);
-    root.read("best_score", t);
-    st.best_score = t.item<double>();
-    root.read("best_step", t);
-    st.best_step = t.item<int64_t>();
-    root.read("bad_validations", t);
-    st.bad_validations = t.item<int64_t>();
-    root.read("elapsed_s", t);
-    st.elapsed_s = t.item<double>();
-    root.read("best_metrics", t);
-    st.best_metrics = tensor_string(t);
+    st.step = entry("step").item<int64_t>();
+    st.rng = tensor_string(entry("rng"));
+    st.best_score = entry("best_score").item<double>();
+    st.best_step = entry("best_step").item<int64_t>();
+    st.bad_validations = entry("bad_validations").item<int64_t>();
+    st.elapsed_s = entry("elapsed_s").item<double>();
+    st.best_metrics = tensor_string(entry("best_metrics"));
   } catch (const c10::Error& e) {
     throw std::runtime_error(path + ": cannot read checkpoint (" + e.what_without_backtrace() +
                              ")");
