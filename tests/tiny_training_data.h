@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "image.h"
 
@@ -81,5 +82,32 @@ class RemoveAtExit : public ::testing::Environment {
  private:
   std::function<std::filesystem::path()> root_;
 };
+
+// cosal-train's data and network options for the tree above (the tiny
+// backbone, small groups): what the tests that spawn cosal-train share.
+inline std::vector<std::string> tiny_cli_args(const std::filesystem::path& root) {
+  return {"--davis",
+          (root / "davis").string(),
+          "--stamps",
+          (root / "stamps").string(),
+          "--synthetic-groups",
+          "3",
+          "--synthetic-members",
+          "3",
+          "--backgrounds-per-frame",
+          "2",
+          "--backbone",
+          "tiny",
+          "--size",
+          "64",
+          "--sir-channels",
+          "8",
+          "--decoder-channels",
+          "8",
+          "--min-group",
+          "2",
+          "--max-group",
+          "3"};
+}
 
 }  // namespace cosal::test
