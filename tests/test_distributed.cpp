@@ -122,12 +122,17 @@ const fs::path& root() {
 const auto* const kCleanup =
     ::testing::AddGlobalTestEnvironment(new cosal::test::RemoveAtExit([] { return root(); }));
 
-fs::path train_exe() {
-  const char* build = std::getenv("COSAL_BUILD_DIR");
-  return build ? fs::path(build) / "tools/cosal-train" : fs::path();
-}
+fs::path train_exe() { return cosal::test::cosal_train_exe(); }
 
 constexpr int kSteps = 12;
+
+// Polls for `path` (the ranks' first periodic checkpoint: training runs).
+bool wait_for_file(const fs::path& path, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!fs::exists(path) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  return fs::exists(path);
+}
 
 // The tiny recipe with a log row every step; `name` is the run's folder.
 std::vector<std::string> train_args(const std::string& name, int batch_groups,
@@ -325,10 +330,8 @@ TEST(DataParallel, AStopOnOneRankStopsAllAndTheyResume) {
   const pid_t r0 = spawn(args, rank_env(0, 2, port), run / "logs/rank0");
   const pid_t r1 = spawn(args, rank_env(1, 2, port), run / "logs/rank1");
   // Once training runs (the first periodic checkpoint), interrupt rank 1.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!fs::exists(run / "work/checkpoint.pt") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ASSERT_TRUE(fs::exists(run / "work/checkpoint.pt")) << logs(run / "logs");
+  ASSERT_TRUE(wait_for_file(run / "work/checkpoint.pt", std::chrono::seconds(60)))
+      << logs(run / "logs");
   ::kill(r1, SIGINT);
   EXPECT_EQ(wait_exit(r0), 130) << logs(run / "logs");
   EXPECT_EQ(wait_exit(r1), 130) << logs(run / "logs");
@@ -356,10 +359,8 @@ TEST(DataParallel, AKilledRankFailsTheOtherPromptly) {
   const int port = free_port();
   const pid_t r0 = spawn(args, rank_env(0, 2, port), run / "logs/rank0");
   const pid_t r1 = spawn(args, rank_env(1, 2, port), run / "logs/rank1");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (!fs::exists(run / "work/checkpoint.pt") && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ASSERT_TRUE(fs::exists(run / "work/checkpoint.pt")) << logs(run / "logs");
+  ASSERT_TRUE(wait_for_file(run / "work/checkpoint.pt", std::chrono::seconds(60)))
+      << logs(run / "logs");
   const auto t0 = std::chrono::steady_clock::now();
   ::kill(r1, SIGKILL);
   EXPECT_EQ(wait_exit(r1), 128 + SIGKILL);

@@ -50,10 +50,7 @@ const fs::path& root() {
 const auto* const kCleanup =
     ::testing::AddGlobalTestEnvironment(new cosal::test::RemoveAtExit([] { return root(); }));
 
-fs::path train_exe() {
-  const char* build = std::getenv("COSAL_BUILD_DIR");
-  return build ? fs::path(build) / "tools/cosal-train" : fs::path();
-}
+fs::path train_exe() { return cosal::test::cosal_train_exe(); }
 
 // Enough steps that 8 kills, each after at least one more checkpoint, land
 // before the end even on a fast machine (30 was too few at ~10 ms per step).

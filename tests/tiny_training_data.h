@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -82,6 +83,12 @@ class RemoveAtExit : public ::testing::Environment {
  private:
   std::function<std::filesystem::path()> root_;
 };
+
+// The built cosal-train ($COSAL_BUILD_DIR/tools/cosal-train; empty when unset).
+inline std::filesystem::path cosal_train_exe() {
+  const char* build = std::getenv("COSAL_BUILD_DIR");
+  return build ? std::filesystem::path(build) / "tools/cosal-train" : std::filesystem::path();
+}
 
 // cosal-train's data and network options for the tree above (the tiny
 // backbone, small groups): what the tests that spawn cosal-train share.

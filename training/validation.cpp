@@ -55,6 +55,7 @@ ValidationResult Validator::run(RcanImpl& net, const torch::Device& device, bool
   ValidationResult r;
   std::vector<float> mask(static_cast<size_t>(width_ * height_));
   MaskUpscaler upscaler;
+  Image u8;  // the map at the ground truth's size, reused across frames
   for (auto& seq : sequences_) {
     auto view = [&](size_t t) {
       const Image& img = seq.frames[t];
@@ -71,7 +72,7 @@ ValidationResult Validator::run(RcanImpl& net, const torch::Device& device, bool
       while (processor.ready()) {
         processor.pop(*model, mask.data());
         const Image& gt = seq.gts[out++];
-        Image u8(gt.width, gt.height, 1);
+        if (u8.width != gt.width || u8.height != gt.height) u8 = Image(gt.width, gt.height, 1);
         upscaler.configure(static_cast<int>(width_), static_cast<int>(height_), gt.width,
                            gt.height);
         upscaler.run(mask.data(), u8.pixels.data(), 1, gt.width, 0);
