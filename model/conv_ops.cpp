@@ -1,11 +1,21 @@
 #include "conv_ops.h"
 
 #include <ATen/Context.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <mutex>
 #include <utility>
+#include <variant>
 #include <vector>
+
+// Conv options hold their padding in c10::variant up to LibTorch 2.0 and in
+// std::variant since 2.1.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+namespace options_variant = std;
+#else
+namespace options_variant = c10;
+#endif
 
 namespace cosal {
 
@@ -98,8 +108,8 @@ std::pair<torch::Tensor, torch::Tensor> phase_kernel(const torch::Tensor& w,
 
 torch::Tensor conv2d(const torch::nn::Conv2d& conv, const torch::Tensor& x) {
   const auto& o = conv->options;
-  const bool zero_padding = c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode());
-  const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  const bool zero_padding = options_variant::holds_alternative<torch::enumtype::kZeros>(o.padding_mode());
+  const auto* pad = options_variant::get_if<torch::ExpandingArray<2>>(&o.padding());
   if (!onednn_applies(x, conv->weight) || !zero_padding || !pad) return conv.ptr()->forward(x);
   return at::mkldnn_convolution(dense(x), conv->weight, conv->bias, vec(*pad), vec(o.stride()),
                                 vec(o.dilation()), o.groups());
@@ -108,7 +118,7 @@ torch::Tensor conv2d(const torch::nn::Conv2d& conv, const torch::Tensor& x) {
 torch::Tensor conv_transpose2d_x2(const torch::nn::ConvTranspose2d& deconv,
                                   const torch::Tensor& x) {
   const auto& o = deconv->options;
-  const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  const auto* pad = options_variant::get_if<torch::ExpandingArray<2>>(&o.padding());
   TORCH_CHECK(pad && (*o.kernel_size())[0] == 4 && (*o.kernel_size())[1] == 4 &&
                   (*o.stride())[0] == 2 && (*o.stride())[1] == 2 && (**pad)[0] == 1 &&
                   (**pad)[1] == 1 && (*o.output_padding())[0] == 0 &&
