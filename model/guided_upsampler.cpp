@@ -19,8 +19,10 @@ std::vector<GuidedUpsampler::Span> GuidedUpsampler::spans(int src, int dst) {
 }
 
 void GuidedUpsampler::set_params(int radius, float eps) {
-  radius_ = std::max(radius, 0);
   eps_ = eps > 0.f ? eps : kDefaultEps;
+  radius = std::max(radius, 0);
+  if (radius == radius_) return;  // called per frame: only a new radius costs
+  radius_ = radius;
   const int w = src_w_, h = src_h_;
   src_w_ = src_h_ = 0;  // recompute the window widths
   configure(w, h, dst_w_, dst_h_);
