@@ -555,9 +555,6 @@ gboolean cosaliency_set_caps(GstBaseTransform* trans, GstCaps* incaps, GstCaps* 
   }
   st.mask.assign(static_cast<size_t>(iw) * ih, 0.f);
   st.upscaler.configure(iw, ih, GST_VIDEO_INFO_WIDTH(&in), GST_VIDEO_INFO_HEIGHT(&in));
-  st.guided.configure(iw, ih, GST_VIDEO_INFO_WIDTH(&in), GST_VIDEO_INFO_HEIGHT(&in));
-  if (!GST_VIDEO_INFO_IS_YUV(&in))
-    st.luma.assign(static_cast<size_t>(GST_VIDEO_INFO_WIDTH(&in)) * GST_VIDEO_INFO_HEIGHT(&in), 0);
 
   // alpha with an alpha input format: write the alpha bytes in place.
   // meta: the input is pushed on (made writable only for the meta).
@@ -586,6 +583,8 @@ cosal::LumaView luma_of(const GstVideoFrame& f, std::vector<uint8_t>& scratch) {
   if (GST_VIDEO_INFO_IS_YUV(&f.info))
     return {static_cast<const uint8_t*>(GST_VIDEO_FRAME_COMP_DATA(&f, GST_VIDEO_COMP_Y)), w, h,
             GST_VIDEO_FRAME_COMP_STRIDE(&f, GST_VIDEO_COMP_Y)};
+  // Sized at the first guided frame, not at negotiation: off, it costs nothing.
+  if (scratch.size() < static_cast<size_t>(w) * h) scratch.resize(static_cast<size_t>(w) * h);
   const auto* base = static_cast<const uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&f, 0));
   const int stride = GST_VIDEO_FRAME_PLANE_STRIDE(&f, 0);
   const int ps = GST_VIDEO_FRAME_COMP_PSTRIDE(&f, GST_VIDEO_COMP_R);
@@ -616,6 +615,9 @@ void write_mask(Stream& st, const LiveSettings& s, const GstVideoFrame* guide, u
       GST_VIDEO_INFO_COLORIMETRY(&guide->info).range != GST_VIDEO_COLOR_RANGE_0_255)
     eps *= (219.f / 255.f) * (219.f / 255.f);
   st.guided.set_params(s.edge_radius, eps);
+  // A no-op but for the first guided frame at a size (allocates only then).
+  st.guided.configure(GST_VIDEO_INFO_WIDTH(&st.rgb_info), GST_VIDEO_INFO_HEIGHT(&st.rgb_info),
+                      GST_VIDEO_FRAME_WIDTH(guide), GST_VIDEO_FRAME_HEIGHT(guide));
   st.guided.run(st.mask.data(), luma_of(*guide, st.luma), dst, pixel_stride, row_stride,
                 s.threshold);
 }

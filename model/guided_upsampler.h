@@ -38,7 +38,7 @@ struct LumaView {
 
 class GuidedUpsampler {
  public:
-  static constexpr int kDefaultRadius = 4;
+  static constexpr int kDefaultRadius = 2;
   static constexpr float kDefaultEps = 1e-2f;
 
   // radius >= 0 in mask pixels; eps > 0 regularises a, in units of the
