@@ -18,6 +18,7 @@
 
 #include "cosalmeta.h"
 #include "engine.h"
+#include "guided_upsampler.h"
 #include "mask_upscaler.h"
 #include "processing_time.h"
 #include "stream_processor.h"
@@ -58,6 +59,8 @@ enum {
   PROP_INFERENCE_SIZE,
   PROP_THREADS,
   PROP_SCENE_CUT_THRESHOLD,
+  PROP_EDGE_REFINE,
+  PROP_EDGE_RADIUS,
   PROP_STATS,
 };
 
@@ -74,6 +77,8 @@ struct Settings {
   int inference_size = 0;
   int threads = 0;
   double scene_cut_threshold = 0.0;
+  GstCosaliencyEdgeRefine edge_refine = GST_COSALIENCY_EDGE_REFINE_NONE;
+  int edge_radius = cosal::GuidedUpsampler::kDefaultRadius;
 };
 
 struct Stats {
@@ -107,6 +112,8 @@ struct Stream {
   std::deque<GstBuffer*> finished;   // outputs ready to push
   std::vector<float> mask;           // decoder output at the inference size
   cosal::MaskUpscaler upscaler;
+  cosal::GuidedUpsampler guided;  // edge-refine=guided
+  std::vector<uint8_t> luma;      // the guide of RGB-family frames
   // A flow error from pushing drained frames in an event handler, returned
   // to upstream by the next buffer (an event handler cannot return a flow).
   GstFlowReturn deferred_flow = GST_FLOW_OK;
@@ -196,6 +203,21 @@ GType gst_cosaliency_output_get_type(void) {
   return type;
 }
 
+GType gst_cosaliency_edge_refine_get_type(void) {
+  static GType type = 0;
+  if (g_once_init_enter(&type)) {
+    static const GEnumValue values[] = {
+        {GST_COSALIENCY_EDGE_REFINE_NONE, "Bilinear upsampling of the mask", "none"},
+        {GST_COSALIENCY_EDGE_REFINE_GUIDED,
+         "Fast guided filter with the frame's luma as the guide: mask edges follow the "
+         "frame's edges",
+         "guided"},
+        {0, nullptr, nullptr}};
+    g_once_init_leave(&type, g_enum_register_static("GstCosaliencyEdgeRefine", values));
+  }
+  return type;
+}
+
 namespace {
 
 Impl& impl_of(gpointer self) { return *GST_COSALIENCY(self)->impl; }
@@ -205,12 +227,15 @@ Impl& impl_of(gpointer self) { return *GST_COSALIENCY(self)->impl; }
 struct LiveSettings {
   int refresh_interval, threshold, threads;
   double smoothing, scene_cut_threshold;
+  GstCosaliencyEdgeRefine edge_refine;
+  int edge_radius;
 };
 
 LiveSettings live_settings_of(GstCosaliency* self) {
   self->impl->mutex.lock();
   const Settings& s = self->impl->settings;
-  LiveSettings l{s.refresh_interval, s.threshold, s.threads, s.smoothing, s.scene_cut_threshold};
+  LiveSettings l{s.refresh_interval,    s.threshold,   s.threads,    s.smoothing,
+                 s.scene_cut_threshold, s.edge_refine, s.edge_radius};
   self->impl->mutex.unlock();
   return l;
 }
@@ -551,13 +576,60 @@ GstClockTime frame_duration(const GstVideoInfo& info) {
                                    GST_VIDEO_INFO_FPS_N(&info));
 }
 
+// The luma of `f` as the guided filter's guide: the Y plane of YUV formats as
+// it is, BT.601 luma computed into `scratch` for the RGB family.
+cosal::LumaView luma_of(const GstVideoFrame& f, std::vector<uint8_t>& scratch) {
+  const int w = GST_VIDEO_FRAME_WIDTH(&f), h = GST_VIDEO_FRAME_HEIGHT(&f);
+  if (GST_VIDEO_INFO_IS_YUV(&f.info))
+    return {static_cast<const uint8_t*>(GST_VIDEO_FRAME_COMP_DATA(&f, GST_VIDEO_COMP_Y)), w, h,
+            GST_VIDEO_FRAME_COMP_STRIDE(&f, GST_VIDEO_COMP_Y)};
+  // Sized at the first guided frame, not at negotiation: off, it costs nothing.
+  if (scratch.size() < static_cast<size_t>(w) * h) scratch.resize(static_cast<size_t>(w) * h);
+  const auto* base = static_cast<const uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&f, 0));
+  const int stride = GST_VIDEO_FRAME_PLANE_STRIDE(&f, 0);
+  const int ps = GST_VIDEO_FRAME_COMP_PSTRIDE(&f, GST_VIDEO_COMP_R);
+  const int r = GST_VIDEO_FRAME_COMP_POFFSET(&f, GST_VIDEO_COMP_R);
+  const int g = GST_VIDEO_FRAME_COMP_POFFSET(&f, GST_VIDEO_COMP_G);
+  const int b = GST_VIDEO_FRAME_COMP_POFFSET(&f, GST_VIDEO_COMP_B);
+  for (int y = 0; y < h; ++y) {
+    const uint8_t* s = base + static_cast<ptrdiff_t>(y) * stride;
+    uint8_t* d = scratch.data() + static_cast<size_t>(y) * w;
+    for (int x = 0; x < w; ++x, s += ps)
+      d[x] = static_cast<uint8_t>((77 * s[r] + 150 * s[g] + 29 * s[b] + 128) >> 8);
+  }
+  return {scratch.data(), w, h, w};
+}
+
+// Resamples the mask to the frame size into dst (MaskUpscaler::run's
+// layout): bilinearly, or guided by the luma of `guide` when edge-refine asks.
+void write_mask(Stream& st, const LiveSettings& s, const GstVideoFrame* guide, uint8_t* dst,
+                int pixel_stride, int row_stride) {
+  if (s.edge_refine != GST_COSALIENCY_EDGE_REFINE_GUIDED || !guide) {
+    st.upscaler.run(st.mask.data(), dst, pixel_stride, row_stride, s.threshold);
+    return;
+  }
+  // Limited-range luma spans 219 of 255 levels: eps scaled by the same
+  // contrast so a YUV and an RGB source of one picture are filtered alike.
+  float eps = cosal::GuidedUpsampler::kDefaultEps;
+  if (GST_VIDEO_INFO_IS_YUV(&guide->info) &&
+      GST_VIDEO_INFO_COLORIMETRY(&guide->info).range != GST_VIDEO_COLOR_RANGE_0_255)
+    eps *= (219.f / 255.f) * (219.f / 255.f);
+  st.guided.set_params(s.edge_radius, eps);
+  // A no-op but for the first guided frame at a size (allocates only then).
+  st.guided.configure(GST_VIDEO_INFO_WIDTH(&st.rgb_info), GST_VIDEO_INFO_HEIGHT(&st.rgb_info),
+                      GST_VIDEO_FRAME_WIDTH(guide), GST_VIDEO_FRAME_HEIGHT(guide));
+  st.guided.run(st.mask.data(), luma_of(*guide, st.luma), dst, pixel_stride, row_stride,
+                s.threshold);
+}
+
 // Writes the mask of `in` into the output buffer the mode asks for. Takes
 // ownership of `in`.
-GstFlowReturn render(GstCosaliency* self, GstBuffer* in, GstBuffer** out, int threshold) {
+GstFlowReturn render(GstCosaliency* self, GstBuffer* in, GstBuffer** out, const LiveSettings& s) {
   GstBaseTransform* trans = GST_BASE_TRANSFORM(self);
   Stream& st = self->impl->stream;
-  const float* mask = st.mask.data();
+  const bool guided = s.edge_refine == GST_COSALIENCY_EDGE_REFINE_GUIDED;
   *out = nullptr;
+  GstVideoFrame inf;
 
   if (st.output == GST_COSALIENCY_OUTPUT_META) {
     GstBuffer* m = nullptr;
@@ -572,7 +644,9 @@ GstFlowReturn render(GstCosaliency* self, GstBuffer* in, GstBuffer** out, int th
       gst_buffer_unref(in);
       return GST_FLOW_ERROR;
     }
-    st.upscaler.run(mask, map.data, 1, static_cast<int>(st.mask_stride), threshold);
+    const bool guide = guided && gst_video_frame_map(&inf, &st.in_info, in, GST_MAP_READ);
+    write_mask(st, s, guide ? &inf : nullptr, map.data, 1, static_cast<int>(st.mask_stride));
+    if (guide) gst_video_frame_unmap(&inf);
     gst_buffer_unmap(m, &map);
     GstBuffer* o = gst_buffer_make_writable(in);
     const GstCosalMaskMeta* meta =
@@ -603,27 +677,29 @@ GstFlowReturn render(GstCosaliency* self, GstBuffer* in, GstBuffer** out, int th
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("could not map the output frame"), (nullptr));
     return GST_FLOW_ERROR;
   }
+  // The input is read for a conversion to the output format, or as the
+  // guide unless it is the output itself (in place: its colour bytes are
+  // the input's).
+  const bool map_in = o != in && (st.to_out || guided);
+  if (map_in && !gst_video_frame_map(&inf, &st.in_info, in, GST_MAP_READ)) {
+    gst_video_frame_unmap(&of);
+    gst_buffer_unref(o);
+    gst_buffer_unref(in);
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("could not map the input frame"), (nullptr));
+    return GST_FLOW_ERROR;
+  }
+  const GstVideoFrame* guide = map_in ? &inf : &of;
   if (st.output == GST_COSALIENCY_OUTPUT_MASK) {
-    st.upscaler.run(mask, static_cast<uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&of, 0)), 1,
-                    GST_VIDEO_FRAME_PLANE_STRIDE(&of, 0), threshold);
+    write_mask(st, s, guide, static_cast<uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&of, 0)), 1,
+               GST_VIDEO_FRAME_PLANE_STRIDE(&of, 0));
   } else {
-    if (st.to_out) {
-      GstVideoFrame inf;
-      if (!gst_video_frame_map(&inf, &st.in_info, in, GST_MAP_READ)) {
-        gst_video_frame_unmap(&of);
-        gst_buffer_unref(o);
-        gst_buffer_unref(in);
-        GST_ELEMENT_ERROR(self, STREAM, FAILED, ("could not map the input frame"), (nullptr));
-        return GST_FLOW_ERROR;
-      }
-      gst_video_converter_frame(st.to_out, &inf, &of);
-      gst_video_frame_unmap(&inf);
-    }
+    if (st.to_out) gst_video_converter_frame(st.to_out, &inf, &of);
     uint8_t* base = static_cast<uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&of, 0)) +
                     GST_VIDEO_FRAME_COMP_POFFSET(&of, GST_VIDEO_COMP_A);
-    st.upscaler.run(mask, base, GST_VIDEO_FRAME_COMP_PSTRIDE(&of, GST_VIDEO_COMP_A),
-                    GST_VIDEO_FRAME_PLANE_STRIDE(&of, 0), threshold);
+    write_mask(st, s, guide, base, GST_VIDEO_FRAME_COMP_PSTRIDE(&of, GST_VIDEO_COMP_A),
+               GST_VIDEO_FRAME_PLANE_STRIDE(&of, 0));
   }
+  if (map_in) gst_video_frame_unmap(&inf);
   gst_video_frame_unmap(&of);
   if (o != in) gst_buffer_unref(in);
   *out = o;
@@ -648,7 +724,7 @@ GstFlowReturn emit_one(GstCosaliency* self, GstBuffer** out) {
                       (nullptr));
     return GST_FLOW_ERROR;
   }
-  GstFlowReturn r = render(self, in, out, s.threshold);
+  GstFlowReturn r = render(self, in, out, s);
   const auto ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
           .count();
@@ -985,6 +1061,12 @@ void cosaliency_set_property(GObject* object, guint prop_id, const GValue* value
     case PROP_SCENE_CUT_THRESHOLD:
       s.scene_cut_threshold = g_value_get_double(value);
       break;
+    case PROP_EDGE_REFINE:
+      s.edge_refine = static_cast<GstCosaliencyEdgeRefine>(g_value_get_enum(value));
+      break;
+    case PROP_EDGE_RADIUS:
+      s.edge_radius = static_cast<int>(g_value_get_uint(value));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -1040,6 +1122,12 @@ void cosaliency_get_property(GObject* object, guint prop_id, GValue* value, GPar
     case PROP_SCENE_CUT_THRESHOLD:
       g_value_set_double(value, s.scene_cut_threshold);
       break;
+    case PROP_EDGE_REFINE:
+      g_value_set_enum(value, s.edge_refine);
+      break;
+    case PROP_EDGE_RADIUS:
+      g_value_set_uint(value, static_cast<guint>(s.edge_radius));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -1064,7 +1152,9 @@ const char* kDescription =
     "inference size (inference-size on the long side, aspect kept, rounded to the model's "
     "size multiple; 0 = the model's native size), encoded once by the backbone, and decoded "
     "against the group feature G. The mask (soft 0-255, or binary with threshold > 0, "
-    "optionally smoothed in time) is scaled back to the frame size bilinearly.\n"
+    "optionally smoothed in time) is scaled back to the frame size bilinearly, or with "
+    "edge-refine=guided by a fast guided filter whose guide is the frame's luma (the Y plane "
+    "of YUV input), so its edges follow the frame's.\n"
     "\n"
     "output=alpha: the frame in RGBA/BGRA/ARGB/ABGR (channel order kept; in place for alpha "
     "inputs) with the mask as alpha. output=mask: GRAY8 at the input size. output=meta: the "
@@ -1185,6 +1275,20 @@ static void gst_cosaliency_class_init(GstCosaliencyClass* klass) {
                           "0.2-0.3 suits most video)",
                           0.0, 1.0, 0.0, rw_playing));
   g_object_class_install_property(
+      gobject_class, PROP_EDGE_REFINE,
+      g_param_spec_enum("edge-refine", "Edge refinement",
+                        "How the mask is scaled to the frame size: none (bilinear) or guided "
+                        "(fast guided filter, the frame's luma as the guide; see edge-radius)",
+                        GST_TYPE_COSALIENCY_EDGE_REFINE, GST_COSALIENCY_EDGE_REFINE_NONE,
+                        rw_playing));
+  g_object_class_install_property(
+      gobject_class, PROP_EDGE_RADIUS,
+      g_param_spec_uint("edge-radius", "Edge radius",
+                        "edge-refine=guided: radius of the guided filter's windows in pixels "
+                        "of the mask at the inference size (how far an edge may move onto the "
+                        "frame's)",
+                        0, 64, cosal::GuidedUpsampler::kDefaultRadius, rw_playing));
+  g_object_class_install_property(
       gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
                          "frames-in, frames-out, qos-dropped, invalid-dropped, group-resets, "
@@ -1210,6 +1314,7 @@ static void gst_cosaliency_class_init(GstCosaliencyClass* klass) {
 
   gst_type_mark_as_plugin_api(GST_TYPE_COSALIENCY_MODE, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_COSALIENCY_OUTPUT, static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(GST_TYPE_COSALIENCY_EDGE_REFINE, static_cast<GstPluginAPIFlags>(0));
 }
 
 static void gst_cosaliency_init(GstCosaliency* self) {

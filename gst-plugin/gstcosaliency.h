@@ -22,10 +22,17 @@ typedef enum {
   GST_COSALIENCY_OUTPUT_META = 2,
 } GstCosaliencyOutput;
 
+typedef enum {
+  GST_COSALIENCY_EDGE_REFINE_NONE = 0,
+  GST_COSALIENCY_EDGE_REFINE_GUIDED = 1,
+} GstCosaliencyEdgeRefine;
+
 #define GST_TYPE_COSALIENCY_MODE (gst_cosaliency_mode_get_type())
 GType gst_cosaliency_mode_get_type(void);
 #define GST_TYPE_COSALIENCY_OUTPUT (gst_cosaliency_output_get_type())
 GType gst_cosaliency_output_get_type(void);
+#define GST_TYPE_COSALIENCY_EDGE_REFINE (gst_cosaliency_edge_refine_get_type())
+GType gst_cosaliency_edge_refine_get_type(void);
 
 #define GST_TYPE_COSALIENCY (gst_cosaliency_get_type())
 G_DECLARE_FINAL_TYPE(GstCosaliency, gst_cosaliency, GST, COSALIENCY, GstVideoFilter)

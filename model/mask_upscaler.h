@@ -32,13 +32,15 @@ class MaskUpscaler {
   // and 0 elsewhere.
   void run(const float* src, uint8_t* dst, int pixel_stride, int row_stride, int threshold);
 
- private:
+  // The bilinear taps of every destination index (aligned centres, clamped
+  // at the borders); GuidedUpsampler resamples its coefficients with them.
   struct Tap {
     int i0, i1;
     float w;  // weight of i1
   };
   static std::vector<Tap> taps(int src, int dst);
 
+ private:
   int src_w_ = 0, src_h_ = 0, dst_w_ = 0, dst_h_ = 0;
   std::vector<Tap> xs_, ys_;
   std::vector<float> wide_;  // every source row already scaled to the destination width

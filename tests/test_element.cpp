@@ -19,6 +19,7 @@
 #include "element_fixture.h"
 #include "engine.h"
 #include "gstcosaliency.h"
+#include "guided_upsampler.h"
 #include "image.h"
 #include "mask_upscaler.h"
 #include "processing_time.h"
@@ -696,6 +697,124 @@ TEST(MaskUpscaler, BilinearWithAlignedCentresThresholdAndStrides) {
   for (size_t i = 0; i < rgba.size(); ++i) {
     const bool alpha = i == 3 || i == 7 || i == 15 || i == 19;
     EXPECT_TRUE(alpha || rgba[i] == 7) << i;
+  }
+}
+
+TEST(Element, EdgeRefinePropertiesRoundTripAndChangeWhilePlaying) {
+  Harness t("output=mask");
+  gint refine = -1;
+  guint radius = 0;
+  g_object_get(t.element, "edge-refine", &refine, "edge-radius", &radius, nullptr);
+  EXPECT_EQ(refine, GST_COSALIENCY_EDGE_REFINE_NONE);
+  EXPECT_EQ(radius, static_cast<guint>(cosal::GuidedUpsampler::kDefaultRadius));
+  gst_harness_set_src_caps_str(t.h, caps_str("RGB", 32, 24).c_str());
+  ASSERT_TRUE(push_frames(t, GST_VIDEO_FORMAT_RGB, 32, 24, 0, 1));
+  g_object_set(t.element, "edge-refine", GST_COSALIENCY_EDGE_REFINE_GUIDED, "edge-radius", 7u,
+               nullptr);
+  g_object_get(t.element, "edge-refine", &refine, "edge-radius", &radius, nullptr);
+  EXPECT_EQ(refine, GST_COSALIENCY_EDGE_REFINE_GUIDED);
+  EXPECT_EQ(radius, 7u);
+  ASSERT_TRUE(push_frames(t, GST_VIDEO_FORMAT_RGB, 32, 24, 1, 2));
+  for (int i = 0; i < 2; ++i) gst_buffer_unref(gst_harness_pull(t.h));
+  Harness named("edge-refine=guided edge-radius=3");
+  g_object_get(named.element, "edge-refine", &refine, "edge-radius", &radius, nullptr);
+  EXPECT_EQ(refine, GST_COSALIENCY_EDGE_REFINE_GUIDED);
+  EXPECT_EQ(radius, 3u);
+}
+
+// The shipped model: a tiny random one's masks are nearly flat, and a flat
+// mask has no edge to refine.
+std::string shipped_model() {
+  const char* src = std::getenv("COSAL_SOURCE_DIR");
+  const fs::path p = src ? fs::path(src) / "model" / "default.safetensors" : fs::path();
+  return !p.empty() && fs::exists(p) ? p.string() : std::string();
+}
+
+// RGB at exactly the inference size, so the engine's float mask is known:
+// edge-refine=guided writes GuidedUpsampler's result for it with the frame's
+// BT.601 luma as the guide, and that differs from the bilinear mask.
+TEST(Element, GuidedMasksAreTheGuidedUpsamplersOnTheEnginesMask) {
+  const std::string shipped = shipped_model();
+  if (shipped.empty()) GTEST_SKIP() << "no model/default.safetensors";
+  auto model = cosal::Model::acquire(shipped, "cpu");
+  const int w = model->info().input_width, h = model->info().input_height;
+  GstBuffer* frame = make_frame(GST_VIDEO_FORMAT_RGB, w, h, 2);
+  GstVideoFrame vf;
+  const cosal::RgbView v = view_of(frame, &vf, w, h);
+  std::vector<uint8_t> luma(static_cast<size_t>(w) * h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      const uint8_t* p = v.data + y * v.stride + 3 * x;
+      luma[static_cast<size_t>(y) * w + x] =
+          static_cast<uint8_t>((77 * p[0] + 150 * p[1] + 29 * p[2] + 128) >> 8);
+    }
+  cosal::GroupState g;
+  const cosal::Features f = model->encode({v})[0];
+  gst_video_frame_unmap(&vf);
+  model->update(g, f);
+  std::vector<float> ref(static_cast<size_t>(w) * h);
+  model->decode(g, f, ref.data());
+  cosal::GuidedUpsampler up;
+  up.set_params(2, cosal::GuidedUpsampler::kDefaultEps);
+  up.configure(w, h, w, h);
+  std::vector<uint8_t> expect(ref.size());
+  up.run(ref.data(), cosal::LumaView{luma.data(), w, h, w}, expect.data(), 1, w, 0);
+
+  std::vector<uint8_t> got[2];
+  for (int guided = 0; guided < 2; ++guided) {
+    Harness t("model=\"" + shipped + "\" output=mask refresh-interval=0" +
+              (guided ? " edge-refine=guided edge-radius=2" : ""));
+    gst_harness_set_src_caps_str(t.h, caps_str("RGB", w, h).c_str());
+    ASSERT_EQ(gst_harness_push(t.h, stamped(gst_buffer_ref(frame), 0)), GST_FLOW_OK);
+    GstBuffer* o = gst_harness_pull(t.h);
+    GstCaps* caps = t.out_caps();
+    got[guided] = plane_bytes(o, caps, false);
+    gst_caps_unref(caps);
+    gst_buffer_unref(o);
+  }
+  gst_buffer_unref(frame);
+  EXPECT_LE(max_abs_diff(got[0], to_bytes(ref)), 1);
+  EXPECT_LE(max_abs_diff(got[1], expect), 1);
+  int changed = 0;
+  for (size_t i = 0; i < got[0].size(); ++i) changed += std::abs(got[0][i] - got[1][i]) > 4;
+  EXPECT_GT(changed, w) << "guided barely differs from bilinear";
+}
+
+// Every output mode writes the same guided mask, for a YUV guide (the Y
+// plane) and RGB-family ones (computed luma, in place for RGBA), and it is
+// not the bilinear one.
+TEST(Element, GuidedAppliesToEveryOutputAndFormat) {
+  const std::string shipped = shipped_model();
+  if (shipped.empty()) GTEST_SKIP() << "no model/default.safetensors";
+  for (const char* format : {"I420", "NV12", "RGBA", "BGR"}) {
+    SCOPED_TRACE(format);
+    const GstVideoFormat vf = gst_video_format_from_string(format);
+    std::vector<uint8_t> masks[2][3];
+    for (int guided = 0; guided < 2; ++guided)
+      for (int o = 0; o < 3; ++o) {
+        const char* outputs[] = {"output=alpha", "output=mask", "output=meta"};
+        Harness t("model=\"" + shipped + "\" " + outputs[o] +
+                  (guided ? " edge-refine=guided" : ""));
+        gst_harness_set_src_caps_str(t.h, caps_str(format, 150, 94).c_str());
+        ASSERT_EQ(gst_harness_push(t.h, stamped(make_frame(vf, 150, 94, 3), 0)), GST_FLOW_OK);
+        GstBuffer* out = gst_harness_pull(t.h);
+        ASSERT_NE(out, nullptr);
+        if (o == 2) {
+          GstCosalMaskMeta* m = gst_buffer_get_cosal_mask_meta(out);
+          ASSERT_NE(m, nullptr);
+          for (guint y = 0; y < m->height; ++y)
+            masks[guided][o].insert(masks[guided][o].end(), m->data + y * m->stride,
+                                    m->data + y * m->stride + m->width);
+        } else {
+          GstCaps* caps = t.out_caps();
+          masks[guided][o] = plane_bytes(out, caps, o == 0);
+          gst_caps_unref(caps);
+        }
+        gst_buffer_unref(out);
+      }
+    EXPECT_EQ(masks[1][0], masks[1][1]);
+    EXPECT_EQ(masks[1][1], masks[1][2]);
+    EXPECT_GT(max_abs_diff(masks[0][1], masks[1][1]), 8);
   }
 }
 

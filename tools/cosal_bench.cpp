@@ -49,6 +49,7 @@ struct Options {
   std::vector<std::string> modes{"streaming", "window"};
   std::string format = "I420";
   std::string output = "alpha";
+  std::string edge_refine = "none";
   int inference_size = 0;
   int refresh_interval = 8;
   bool skip_element = false;
@@ -122,6 +123,10 @@ void set_option(Options& o, const std::string& a, const std::string& v) {
     if (v != "alpha" && v != "mask" && v != "meta")
       throw std::invalid_argument("--output: expected alpha, mask or meta");
     o.output = v;
+  } else if (a == "--edge-refine") {
+    if (v != "none" && v != "guided")
+      throw std::invalid_argument("--edge-refine: expected none or guided");
+    o.edge_refine = v;
   } else if (a == "--inference-size") {
     o.inference_size = parse_int(a, v, 0, 4096);
   } else if (a == "--refresh-interval") {
@@ -181,6 +186,8 @@ void parse_args(int argc, char** argv, Options& o) {
        "Element input format, any of its sink formats (default I420)", "F"},
       {"output", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
        "Element output: alpha, mask or meta (default alpha)", "O"},
+      {"edge-refine", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
+       "Element edge-refine: none or guided (default none)", "E"},
       {"inference-size", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
        "Element inference-size, 0-4096 (default 0: the model's native size)", "N"},
       {"refresh-interval", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
@@ -337,6 +344,7 @@ int run(const Options& o) {
     eo.device = o.device;
     eo.format = o.format;
     eo.output = o.output;
+    eo.edge_refine = o.edge_refine;
     eo.inference_size = o.inference_size;
     eo.refresh_interval = o.refresh_interval;
     eo.threads = o.threads;
@@ -419,9 +427,9 @@ int run(const Options& o) {
 
   if (!o.skip_element) {
     std::printf(
-        "\nElement: appsrc (%s) ! cosaliency output=%s device=%s ! fakesink sync=false, %d "
-        "frames, latency sink->src pad\n",
-        o.format.c_str(), o.output.c_str(), o.device.c_str(), o.frames);
+        "\nElement: appsrc (%s) ! cosaliency output=%s edge-refine=%s device=%s ! fakesink "
+        "sync=false, %d frames, latency sink->src pad\n",
+        o.format.c_str(), o.output.c_str(), o.edge_refine.c_str(), o.device.c_str(), o.frames);
     std::printf(
         "  (ms/frame = 1000 / fps; cpu/frame = the process's CPU time per frame; network = "
         "encode+update+decode alone, timed next to the run)\n");
@@ -493,6 +501,7 @@ int run(const Options& o) {
                    {"modes", o.modes},
                    {"format", o.format},
                    {"output", o.output},
+                   {"edge_refine", o.edge_refine},
                    {"inference_size", o.inference_size},
                    {"refresh_interval", o.refresh_interval},
                    {"quick", o.quick},

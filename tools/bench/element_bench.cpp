@@ -201,6 +201,7 @@ ElementRun run_element(const ElementOptions& o, int width, int height, const std
   if (o.threads > 0) g_object_set(cosal, "threads", static_cast<guint>(o.threads), nullptr);
   gst_util_set_object_arg(G_OBJECT(cosal), "mode", mode.c_str());
   gst_util_set_object_arg(G_OBJECT(cosal), "output", o.output.c_str());
+  gst_util_set_object_arg(G_OBJECT(cosal), "edge-refine", o.edge_refine.c_str());
   g_object_set(sink, "sync", FALSE, "enable-last-sample", FALSE, nullptr);
   if (!gst_element_link_many(src, cosal, sink, nullptr)) {
     gst_object_unref(pipeline);

@@ -29,7 +29,8 @@ struct ElementOptions {
   std::string device = "cpu";   // the element's device property
   std::string format = "I420";  // input: any of the element's sink formats
   std::string output = "alpha";
-  int inference_size = 0;  // the element property (0 = model's native size)
+  std::string edge_refine = "none";  // the element's edge-refine property
+  int inference_size = 0;            // the element property (0 = model's native size)
   int refresh_interval = 8;
   int threads = 0;  // element property (0 = leave LibTorch's setting)
   int frames = 60;
