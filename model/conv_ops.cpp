@@ -108,7 +108,8 @@ std::pair<torch::Tensor, torch::Tensor> phase_kernel(const torch::Tensor& w,
 
 torch::Tensor conv2d(const torch::nn::Conv2d& conv, const torch::Tensor& x) {
   const auto& o = conv->options;
-  const bool zero_padding = options_variant::holds_alternative<torch::enumtype::kZeros>(o.padding_mode());
+  const bool zero_padding =
+      options_variant::holds_alternative<torch::enumtype::kZeros>(o.padding_mode());
   const auto* pad = options_variant::get_if<torch::ExpandingArray<2>>(&o.padding());
   if (!onednn_applies(x, conv->weight) || !zero_padding || !pad) return conv.ptr()->forward(x);
   return at::mkldnn_convolution(dense(x), conv->weight, conv->bias, vec(*pad), vec(o.stride()),

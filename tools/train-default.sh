@@ -54,7 +54,7 @@ exec "$train" \
   --feature-cache "$build/train-default.features.bin" \
   --variant rcau --size 224 --min-group 2 --max-group 8 \
   --optimizer adam --lr 3e-4 --schedule cosine --warmup 100 --steps 4000 \
-  --lambda 0 --iou-weight 1 \
+  --lambda 0 --iou-weight 1 --boundary-weight 5 --decoder-context \
   --val-every 500 --checkpoint-every 250 \
   --seed 1 --threads 2 \
   --work-dir "$build/train-default.work" \
