@@ -1,33 +1,31 @@
 #!/usr/bin/env bash
-# The weights loaders' mutation tests and the element's tests under
-# AddressSanitizer + UndefinedBehaviorSanitizer, with LeakSanitizer on, then
-# the element's and the stream processor's tests under ThreadSanitizer
-# (README "Sanitizers"; .ci/run runs it after the normal suite).
+# The element's and the stream processor's tests under ThreadSanitizer, then
+# the weights loaders' mutation tests and the element's tests under
+# AddressSanitizer + UndefinedBehaviorSanitizer, with LeakSanitizer on
+# (README "Sanitizers"; .ci/run runs both after the normal suite).
 #
 #   bash tools/run-sanitizers.sh [TEST ...]     (default: the lists below)
 #   SANITIZERS="address thread" bash tools/run-sanitizers.sh   (default: address)
 #
-# The thread suite is not yet clean, so CI does not run it: with Debian's
-# uninstrumented GLib and GStreamer, TSan cannot see the futex-based GMutex,
-# GCond and atomic reference counts that order most cross-thread hand-offs
-# (an element created in one thread and finalized in a pool thread, bus
-# messages), and reports them as races inside GLib, GStreamer and our
-# teardown code. The stream processor's test and the element's own shared
-# state (std::mutex, atomics) are clean.
+# With Debian's uninstrumented GLib and GStreamer, TSan cannot see their
+# futex-based GMutex/GCond nor their atomic reference counts; the element's
+# tests interpose those calls and tell TSan the ordering they guarantee
+# (tests/tsan_glib_sync.cpp), and tools/sanitizers/tsan.supp names what
+# GLib orders by calls to itself. Any other report fails the run.
 #
-# Builds only what those tests need in build-asan (Meson's b_sanitize, -O1 -g)
-# so CI stays within its time budget. Leaks that belong to GLib, GStreamer or
-# LibTorch themselves are suppressed in tools/sanitizers/lsan.supp (each entry
-# says why); UBSan and ASan reports are never suppressed and fail the run.
+# Builds only what those tests need in build-tsan and build-asan (Meson's
+# b_sanitize, -O1 -g) so CI stays within its time budget. Leaks that belong
+# to GLib, GStreamer or LibTorch themselves are suppressed in
+# tools/sanitizers/lsan.supp (each entry says why); UBSan and ASan reports
+# are never suppressed and fail the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suites="${SANITIZERS:-address}"
 if [[ " $suites " == *" thread "* ]]; then
   # ThreadSanitizer: its own build (it cannot share a process with ASan).
-  # GLib's GMutex and GCond are futex-based, which TSan cannot see, so the
-  # element's own shared state is guarded by std::mutex and atomics; what
-  # tools/sanitizers/tsan.supp still suppresses is inside GLib, GStreamer
-  # and LibTorch (each entry says why). OMP_NUM_THREADS=1: LibTorch's
+  # The element's own shared state is guarded by std::mutex and atomics,
+  # which TSan checks directly; what tools/sanitizers/tsan.supp suppresses
+  # is inside GLib (each entry says why). OMP_NUM_THREADS=1: LibTorch's
   # OpenMP pool (uninstrumented libgomp) would otherwise report its own
   # barrier as races.
   tbuild="${TSAN_BUILDDIR:-build-tsan}"
