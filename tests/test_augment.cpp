@@ -2,6 +2,9 @@
 // colours stay in range, and the trainer's seed reproduces every draw.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include <torch/torch.h>
 
 #include "augment.h"
@@ -82,4 +85,46 @@ TEST(Augment, OneDrawForAllKeepsAVideoGroupOneView) {
   EXPECT_FALSE(torch::allclose(gi, same_i, 1e-3, 1e-3));
   auto [ii, im] = augment_batch(same_i, same_m, rng);
   EXPECT_FALSE(torch::equal(ii[1], ii[0]));
+}
+
+// A still's views: each its own framing of the one photo, the mask framed
+// with it, at the requested size; the seed reproduces them.
+TEST(Augment, StillViewsFrameOnePhotoEachDifferently) {
+  // A 90x60 photo whose red channel IS the mask (an off-centre square).
+  cosal::Image photo(90, 60, 3), mask(90, 60, 1);
+  for (int y = 0; y < 60; ++y)
+    for (int x = 0; x < 90; ++x) {
+      const bool in = x >= 10 && x < 40 && y >= 15 && y < 45;
+      photo.row(y)[3 * x] = in ? 255 : 0;
+      photo.row(y)[3 * x + 1] = static_cast<uint8_t>((x * 7 + y * 3) % 256);
+      photo.row(y)[3 * x + 2] = static_cast<uint8_t>((x * y) % 256);
+      mask.row(y)[x] = in ? 255 : 0;
+    }
+  AugmentOptions geometry;
+  geometry.colour = 0;
+  geometry.max_zoom = 2.0;
+  Rng rng(7);
+  const auto views = still_views(photo, mask, 6, 32, 24, rng, geometry);
+  ASSERT_EQ(views.size(), 6u);
+  int distinct = 0;
+  for (size_t k = 0; k < views.size(); ++k) {
+    const auto& [v, m] = views[k];
+    ASSERT_EQ(v.width, 32);
+    ASSERT_EQ(v.height, 24);
+    ASSERT_EQ(v.channels, 3);
+    ASSERT_EQ(m.width, 32);
+    ASSERT_EQ(m.channels, 1);
+    int worst = 0;
+    for (int y = 0; y < 24; ++y)
+      for (int x = 0; x < 32; ++x) worst = std::max(worst, std::abs(v.row(y)[3 * x] - m.row(y)[x]));
+    EXPECT_LE(worst, 2) << "view " << k << ": the mask left its object";
+    if (k > 0 && m.pixels != views[0].second.pixels) ++distinct;
+  }
+  EXPECT_GE(distinct, 3) << "the views should frame the photo differently";
+
+  Rng again(7);
+  const auto same = still_views(photo, mask, 6, 32, 24, again, geometry);
+  for (size_t k = 0; k < views.size(); ++k)
+    EXPECT_EQ(same[k].first.pixels, views[k].first.pixels) << "view " << k;
+  EXPECT_THROW(still_views(photo, mask, 0, 32, 24, again), std::invalid_argument);
 }

@@ -179,3 +179,86 @@ TEST(Dataset, GroupFoldersAndFrameFolders) {
   EXPECT_EQ(f.groups[0].name, "cats");
   EXPECT_EQ(f.groups[0].samples.size(), 3u);  // a.jpg, a.png, b.jpg: all frames
 }
+
+// A flat folder of unrelated photographs: each image its own group of one,
+// masks matched by stem whatever the image type.
+TEST(Dataset, StillsLayoutPairsImagesAndMasksByStem) {
+  TempDir t("cosal-stills");
+  write_image(t.path() / "images/101.jpg", 12, 8, 3, 50);
+  write_image(t.path() / "images/102.JPEG", 8, 12, 3, 60);
+  write_image(t.path() / "images/103.png", 6, 6, 3, 70);
+  write_image(t.path() / "images/104.bmp", 6, 6, 3, 80);
+  write_text(t.path() / "images/README.txt", "not an image");
+  for (const std::string stem : {"101", "102", "103"})
+    write_image(t.path() / "masks" / (stem + ".png"), stem == "102" ? 8 : 12,
+                stem == "102" ? 12 : 8, 1, 255);
+  write_image(t.path() / "masks/104.bmp", 6, 6, 1, 0);
+
+  const Dataset d = load_stills(t.path().string());
+  EXPECT_EQ(d.layout, "stills");
+  ASSERT_EQ(d.groups.size(), 4u) << "one group per image, the text file ignored";
+  EXPECT_EQ(d.num_samples(), 4u);
+  EXPECT_EQ(d.groups[1].name, "102");
+  ASSERT_EQ(d.groups[1].samples.size(), 1u);
+  EXPECT_EQ(d.groups[1].samples[0].name, "102");
+  EXPECT_NE(d.groups[1].samples[0].image.find("images/102.JPEG"), std::string::npos);
+  EXPECT_NE(d.groups[1].samples[0].mask.find("masks/102.png"), std::string::npos);
+  EXPECT_NE(d.groups[3].samples[0].mask.find("masks/104.bmp"), std::string::npos);
+  const LoadedSample s = load_sample(d.groups[1].samples[0]);
+  EXPECT_EQ(s.image.width, 8);
+  EXPECT_EQ(s.mask.height, 12);
+  // load_any tells it from a folder of groups named images/ and masks/.
+  EXPECT_EQ(load_any(t.path().string()).layout, "stills");
+  EXPECT_EQ(load_any(t.path().string()).num_samples(), 4u);
+  // Exclusions by bare name drop a still.
+  Dataset e = d;
+  Exclusions ex;
+  ex.names.insert("103");
+  EXPECT_EQ(apply_exclusions(e, ex), 1u);
+  EXPECT_EQ(e.groups.size(), 3u);
+}
+
+TEST(Dataset, StillsLayoutErrorsNameTheFile) {
+  TempDir t("cosal-stills-bad");
+  write_image(t.path() / "images/a.jpg", 6, 6, 3, 50);
+  write_image(t.path() / "images/b.jpg", 6, 6, 3, 50);
+  write_image(t.path() / "masks/a.png", 6, 6, 1, 255);
+  // An image without a mask: an error, unless masks are optional.
+  std::string err = error_of([&] { load_stills(t.path().string()); });
+  EXPECT_NE(err.find("images/b.jpg"), std::string::npos) << err;
+  EXPECT_NE(err.find("no mask"), std::string::npos) << err;
+  const Dataset unmasked = load_stills(t.path().string(), false);
+  ASSERT_EQ(unmasked.groups.size(), 2u);
+  EXPECT_TRUE(unmasked.groups[1].samples[0].mask.empty());
+
+  // A mask without an image (a misnamed file).
+  write_image(t.path() / "masks/b.png", 6, 6, 1, 255);
+  write_image(t.path() / "masks/c.png", 6, 6, 1, 255);
+  err = error_of([&] { load_stills(t.path().string()); });
+  EXPECT_NE(err.find("masks/c.png"), std::string::npos) << err;
+  EXPECT_NE(err.find("no image"), std::string::npos) << err;
+  fs::remove(t.path() / "masks/c.png");
+  EXPECT_EQ(load_stills(t.path().string()).num_samples(), 2u);
+
+  // Two images of one stem: which mask is whose is ambiguous.
+  write_image(t.path() / "images/a.png", 6, 6, 3, 50);
+  err = error_of([&] { load_stills(t.path().string()); });
+  EXPECT_NE(err.find("images/a."), std::string::npos) << err;
+  EXPECT_NE(err.find("same name"), std::string::npos) << err;
+  fs::remove(t.path() / "images/a.png");
+
+  // An unreadable image names itself when decoded.
+  write_text(t.path() / "images/b.jpg", "not a jpeg");
+  const Dataset d = load_stills(t.path().string());
+  err = error_of([&] { load_sample(d.groups[1].samples[0]); });
+  EXPECT_NE(err.find("images/b.jpg"), std::string::npos) << err;
+
+  // No masks/ folder at all, and no images at all.
+  fs::remove_all(t.path() / "masks");
+  err = error_of([&] { load_stills(t.path().string()); });
+  EXPECT_NE(err.find("masks"), std::string::npos) << err;
+  fs::remove_all(t.path() / "images");
+  fs::create_directories(t.path() / "images");
+  err = error_of([&] { load_stills(t.path().string(), false); });
+  EXPECT_NE(err.find("no image files"), std::string::npos) << err;
+}

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
@@ -30,7 +31,7 @@ namespace {
 const fs::path& root() {
   static const fs::path r = [] {
     // Three sequences of 8 frames, 80x48 (not the 64x64 the model runs at),
-    // 3 stamps, and still images in a plain folder of groups.
+    // 3 stamps, still images in a plain folder of groups, and stills.
     const fs::path p = cosal::test::write_tiny_training_data("cosal-train-test", {});
     // Still images in a plain folder of groups: 2 groups of 3, a disc each.
     for (int g = 0; g < 2; ++g) {
@@ -51,6 +52,26 @@ const fs::path& root() {
         save_png((dir / (name + ".jpg")).string(), img);
         save_png((dir / (name + ".png")).string(), mask);
       }
+    }
+    // Three unrelated stills with masks (SOD's layout), landscape and
+    // portrait: a textured ellipse on a textured background each.
+    fs::create_directories(p / "stills/images");
+    fs::create_directories(p / "stills/masks");
+    for (int k = 0; k < 3; ++k) {
+      const int w = k == 1 ? 48 : 72, h = k == 1 ? 72 : 48;
+      Image img(w, h, 3), mask(w, h, 1);
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+          const bool in = std::hypot((x - w / 2.0) / (w / 4.0), (y - h / 2.0) / (h / 3.0)) < 1;
+          uint8_t* px = img.row(y) + x * 3;
+          px[0] = static_cast<uint8_t>(in ? 200 - 40 * k : (x * 4 + y) % 100);
+          px[1] = static_cast<uint8_t>(in ? (x * y) % 80 : 100 + (y * 3) % 100);
+          px[2] = static_cast<uint8_t>(in ? 50 * k : (x + 2 * y) % 150);
+          mask.row(y)[x] = in ? 255 : 0;
+        }
+      const std::string id = std::to_string(100 + k);
+      save_png((p / "stills/images" / (id + ".jpg")).string(), img);
+      save_png((p / "stills/masks" / (id + ".png")).string(), mask);
     }
     return p;
   }();
@@ -211,6 +232,123 @@ TEST(Train, StillFractionSplitsTheRealSteps) {
       EXPECT_GT(r.still_steps, 0);
     }
   }
+}
+
+// --stills: each still is a group of --stills-views views in the pool, and
+// --stills-fraction is its share of all steps, beside the synthetic share.
+TEST(Train, StillsAreGroupsOfViewsWithTheirShareOfSteps) {
+  TrainOptions o = tiny_options("stills");
+  o.stills = {(root() / "stills").string()};
+  o.stills_views = 4;
+  o.steps = 24;
+  o.lambda = 0;
+  o.checkpoint_every = 0;
+  struct Case {
+    double stills, synthetic;
+  };
+  for (const Case c : {Case{0.0, 0.25}, Case{1.0, 0.0}, Case{0.4, 0.3}}) {
+    SCOPED_TRACE(std::to_string(c.stills) + " " + std::to_string(c.synthetic));
+    o.stills_fraction = c.stills;
+    o.synthetic_fraction = c.synthetic;
+    o.force = true;
+    const TrainResult r = run_training(o);
+    EXPECT_EQ(r.pool_stills, 3);
+    EXPECT_EQ(r.pool_real_images, 3 * 8) << "stills are not among the real groups";
+    EXPECT_EQ(r.video_steps + r.still_steps + r.stills_steps + r.synthetic_steps, 24);
+    EXPECT_EQ(r.still_steps, 0);
+    if (c.stills == 0) {
+      EXPECT_EQ(r.stills_steps, 0);
+    } else if (c.stills == 1) {
+      EXPECT_EQ(r.stills_steps, 24);
+    } else {
+      EXPECT_GT(r.stills_steps, 0);
+      EXPECT_GT(r.synthetic_steps, 0);
+      EXPECT_GT(r.video_steps, 0);
+    }
+  }
+  std::map<std::string, std::string> meta;
+  load_rcan(o.out, &meta);
+  const auto prov = nlohmann::json::parse(meta["cosal.provenance"]);
+  EXPECT_EQ(prov["stills"], 3);
+  EXPECT_EQ(prov["recipe"]["stills_views"], 4);
+
+  // Both shares are of all steps, so together at most 1.
+  o.stills_fraction = 0.8;
+  o.synthetic_fraction = 0.5;
+  EXPECT_THROW(run_training(o), std::invalid_argument);
+
+  // Stills alone are enough data; an excluded still leaves the pool.
+  TrainOptions only = tiny_options("stills-only");
+  only.davis.clear();
+  only.stamps.clear();
+  only.stills = {(root() / "stills").string()};
+  only.exclude_groups = {"101"};
+  only.steps = 6;
+  only.lambda = 0;
+  const TrainResult r = run_training(only);
+  EXPECT_EQ(r.steps, 6);
+  EXPECT_EQ(r.pool_stills, 2);
+  EXPECT_EQ(r.stills_steps, 6);
+  EXPECT_TRUE(fs::exists(only.out));
+}
+
+// The command line: --stills (repeatable) and --stills-fraction reach the
+// trainer, and the summary counts the groups trained on from stills.
+TEST(Train, CommandLineTrainsOnStills) {
+  const fs::path exe = cosal::test::cosal_train_exe();
+  if (exe.empty() || !fs::exists(exe)) GTEST_SKIP() << "cosal-train not built (COSAL_BUILD_DIR)";
+  const fs::path run = root() / "stills-cli";
+  fs::create_directories(run);
+  auto command = [&](const std::vector<std::string>& data, const std::string& name) {
+    std::string cmd = exe.string();
+    for (const auto& a : data) cmd += " '" + a + "'";
+    return cmd + " --stills-views 3 --steps 12 --warmup 2 --lambda 0 --val-every 0" +
+           " --checkpoint-every 0 --threads 1 --seed 3 --out " +
+           (run / (name + ".safetensors")).string() + " --work-dir " +
+           (run / (name + ".work")).string() + " > " + (run / (name + ".log")).string() + " 2>&1";
+  };
+  auto read = [&](const std::string& name) {
+    std::ifstream in(run / (name + ".log"));
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  // Video, synthetic groups and stills: the stills' share is used.
+  auto mixed = cosal::test::tiny_cli_args(root());
+  mixed.insert(mixed.end(), {"--stills", (root() / "stills").string(), "--stills-fraction", "0.5",
+                             "--synthetic-fraction", "0.2"});
+  ASSERT_EQ(std::system(command(mixed, "mixed").c_str()), 0) << read("mixed");
+  const std::string log = read("mixed");
+  EXPECT_NE(log.find("+ 3 stills of 3 views"), std::string::npos) << log;
+  unsigned long long video = 0, still = 0, stills = 0, synthetic = 0;
+  const auto at = log.find("groups trained on: ");
+  ASSERT_NE(at, std::string::npos) << log;
+  ASSERT_EQ(std::sscanf(log.c_str() + at,
+                        "groups trained on: %llu video, %llu still-image, %llu stills views, "
+                        "%llu synthetic",
+                        &video, &still, &stills, &synthetic),
+            4)
+      << log;
+  EXPECT_EQ(video + still + stills + synthetic, 12u);
+  EXPECT_GT(stills, 0u) << log;
+  EXPECT_GT(video, 0u) << log;
+
+  // Stills alone (the same folder twice: every photo twice in the pool).
+  const std::vector<std::string> only{"--stills",
+                                      (root() / "stills").string(),
+                                      "--stills",
+                                      (root() / "stills").string(),
+                                      "--backbone",
+                                      "tiny",
+                                      "--size",
+                                      "64",
+                                      "--sir-channels",
+                                      "8",
+                                      "--decoder-channels",
+                                      "8"};
+  ASSERT_EQ(std::system(command(only, "only").c_str()), 0) << read("only");
+  EXPECT_NE(read("only").find("+ 6 stills of 3 views"), std::string::npos) << read("only");
+  EXPECT_NE(read("only").find("0 video, 0 still-image, 12 stills views, 0 synthetic"),
+            std::string::npos)
+      << read("only");
 }
 
 TEST(Train, ResumedRunReproducesTheUninterruptedRun) {

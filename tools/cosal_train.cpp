@@ -24,10 +24,10 @@ namespace {
 
 const char* kSummary =
     "Trains an RCAN co-saliency network (backbone, SIR branch, recurrent co-attention unit,\n"
-    "decoder) on groups of images: DAVIS video sequences, CoSOD-style image groups and\n"
-    "synthetic groups of photo stamps. Checkpoints in the work folder let an interrupted\n"
-    "run continue with --resume; the final model is the best validated weights when\n"
-    "--val-groups is given, else the last ones.";
+    "decoder) on groups of images: DAVIS video sequences, CoSOD-style image groups, still\n"
+    "photos as groups of views of themselves, and synthetic groups of photo stamps.\n"
+    "Checkpoints in the work folder let an interrupted run continue with --resume; the final\n"
+    "model is the best validated weights when --val-groups is given, else the last ones.";
 
 const char* kDescription =
     "Paper recipe: --optimizer sgd --momentum 0.99 --lr 1e-5 --weight-decay 5e-4 --size 224\n"
@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
   TrainOptions o;
   for (int i = 0; i < argc; ++i) o.command_line += (i ? " " : "") + std::string(argv[i]);
 
-  OwnedStrv davis, cosod, groups, exclude_groups, val_groups;
+  OwnedStrv davis, cosod, groups, stills, exclude_groups, val_groups;
   OwnedStr exclude_list, val_data, stamps, backbone, backbone_weights, variant, init, feature_cache,
       optimizer, schedule, device, out, work_dir, list_stamps_dir;
   gboolean help = FALSE, force = FALSE, resume = FALSE, quiet = FALSE, mirror = FALSE,
@@ -133,6 +133,17 @@ int main(int argc, char** argv) {
             "CoSOD3k/CoSal2015 layout (Image/<group>, MASKDIR/<group>; GroundTruth)",
             "DIR[:MASKDIR]"),
       texts("groups", &groups, "Plain folder of groups (<group>/<img>.jpg + <img>.png)", "DIR"),
+      // A still has no second image of its object; views of it make the
+      // group the recurrent unit needs. Fixed views keep the feature cache.
+      texts("stills", &stills,
+            "Flat folder of photos with masks (images/<id>.jpg, masks/<id>.png); each photo is "
+            "a group of --stills-views random zoom/flip/colour views of it, made once (cached)",
+            "DIR"),
+      real("stills-fraction", &o.stills_fraction,
+           "Share of all steps drawn from --stills groups (0.2; with --synthetic-fraction at "
+           "most 1)"),
+      integer("stills-views", &o.stills_views,
+              "Views per still in the pool (6); a step uses min..max group of them", "K"),
       text("exclude-list", &exclude_list,
            "Samples to leave out (lines group/name, group/*, name; or a pairs.csv with qc)",
            "FILE"),
@@ -147,7 +158,8 @@ int main(int argc, char** argv) {
       real("synthetic-fraction", &o.synthetic_fraction,
            "Share of steps drawn from synthetic groups (0.5)"),
       real("still-fraction", &o.still_fraction,
-           "Share of real steps from still-image groups (default: by group count)"),
+           "Share of real steps from still-image groups of --cosod/--groups, not --stills "
+           "(default: by group count)"),
       real("distractor-probability", &o.distractor_probability,
            "Per synthetic group, group variants only (0.5)", "P"),
       integer("backgrounds-per-frame", &o.backgrounds_per_frame,
@@ -236,7 +248,8 @@ int main(int argc, char** argv) {
   g_option_context_set_summary(ctx.get(), kSummary);
   g_option_context_set_description(ctx.get(), kDescription);
   g_option_context_set_help_enabled(ctx.get(), FALSE);
-  add_group(ctx.get(), "data", "Data (--davis, --cosod, --groups repeatable; at least one):", data);
+  add_group(ctx.get(), "data",
+            "Data (--davis, --cosod, --groups, --stills repeatable; at least one):", data);
   add_group(ctx.get(), "model", "Model:", model);
   add_group(ctx.get(), "optimisation", "Optimisation:", optimisation);
   add_group(ctx.get(), "run", "Run:", run);
@@ -260,6 +273,7 @@ int main(int argc, char** argv) {
     o.davis = davis.list();
     o.cosod = cosod.list();
     o.groups = groups.list();
+    o.stills = stills.list();
     o.exclude_groups = comma_lists(exclude_groups);
     o.val_groups = comma_lists(val_groups);
     auto set = [](std::string& field, const OwnedStr& v) {
@@ -289,8 +303,9 @@ int main(int argc, char** argv) {
     o.seed = static_cast<uint64_t>(seed);
 
     if (list_stamps_dir.s) return list_stamps(list_stamps_dir.str());
-    if (o.davis.empty() && o.cosod.empty() && o.groups.empty())
-      throw std::invalid_argument("no training data (--davis, --cosod or --groups; see --help)");
+    if (o.davis.empty() && o.cosod.empty() && o.groups.empty() && o.stills.empty())
+      throw std::invalid_argument(
+          "no training data (--davis, --cosod, --groups or --stills; see --help)");
     if (o.real_crops < 0 || o.real_crops > 64)
       throw std::invalid_argument("--real-crops: 0 to 64, not " + std::to_string(o.real_crops));
     if (o.batch_groups < 1)
@@ -310,7 +325,14 @@ int main(int argc, char** argv) {
                               : "cosal-train: ";
   try {
     const TrainResult r = train(o);
-    if (o.launch.rank == 0)
+    if (o.launch.rank == 0) {
+      // This process's groups (one rank's share when there are several).
+      std::fprintf(stderr,
+                   "cosal-train: groups trained on: %lld video, %lld still-image, %lld stills "
+                   "views, %lld synthetic\n",
+                   static_cast<long long>(r.video_steps), static_cast<long long>(r.still_steps),
+                   static_cast<long long>(r.stills_steps),
+                   static_cast<long long>(r.synthetic_steps));
       std::fprintf(stderr,
                    "cosal-train: %lld steps; speed: %.2f steps/s (%.2f per CPU-second: fetch %.0f, "
                    "forward %.0f, backward+update %.0f CPU-ms/step; co-perceptual forward %.0f "
@@ -321,6 +343,7 @@ int main(int argc, char** argv) {
                    r.best_score >= 0
                        ? (", best validation Sm " + std::to_string(r.best_score)).c_str()
                        : "");
+    }
     return r.interrupted ? 130 : 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%serror: %s\n", who.c_str(), e.what());

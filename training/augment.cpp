@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+
+#include "feature_cache.h"
 
 namespace cosal::train {
 
@@ -51,6 +54,36 @@ std::pair<torch::Tensor, torch::Tensor> augment_batch(const torch::Tensor& image
     out_m.push_back(m.clamp(0, 1));
   }
   return {torch::cat(out_i), torch::cat(out_m)};
+}
+
+namespace {
+
+// Image <- float [C,H,W] in [0,1].
+Image to_image(const torch::Tensor& chw) {
+  const torch::Tensor hwc =
+      chw.mul(255.0).round_().clamp_(0, 255).to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+  Image out(static_cast<int>(hwc.size(1)), static_cast<int>(hwc.size(0)),
+            static_cast<int>(hwc.size(2)));
+  std::memcpy(out.pixels.data(), hwc.data_ptr<uint8_t>(), out.pixels.size());
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<Image, Image>> still_views(const Image& rgb, const Image& mask, int views,
+                                                 int width, int height, Rng& rng,
+                                                 const AugmentOptions& options) {
+  if (views < 1) throw std::invalid_argument("still_views: at least one view");
+  torch::NoGradGuard no_grad;
+  const torch::Tensor image = to_float_batch({&rgb});
+  const torch::Tensor m = to_tensor(mask).unsqueeze(0).to(torch::kFloat32).div_(255.0);
+  const auto [vi, vm] =
+      augment_batch(image.expand({views, -1, -1, -1}), m.expand({views, -1, -1, -1}), rng, options);
+  std::vector<std::pair<Image, Image>> out;
+  for (int64_t k = 0; k < views; ++k)
+    out.emplace_back(resize(to_image(vi[k]), width, height),
+                     resize(to_image(vm[k]), width, height));
+  return out;
 }
 
 }  // namespace cosal::train

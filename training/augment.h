@@ -4,8 +4,12 @@
 // sequences; these make each step see a new framing of them.
 #pragma once
 
+#include <utility>
+#include <vector>
+
 #include <torch/torch.h>
 
+#include "image.h"
 #include "random.h"
 
 namespace cosal::train {
@@ -26,5 +30,14 @@ std::pair<torch::Tensor, torch::Tensor> augment_batch(const torch::Tensor& image
                                                       const torch::Tensor& masks, Rng& rng,
                                                       const AugmentOptions& options = {},
                                                       bool one_draw_for_all = false);
+
+// Views of one still photograph for the training pool (--stills): `views`
+// copies of it (RGB and 1-channel mask), each with its own zoom crop, flip
+// and colours, drawn at the photo's resolution, so that a zoomed view keeps
+// its detail, then resized to width x height. Together they are one object
+// seen as by a camera moving over a still scene: a group for the RCAU.
+std::vector<std::pair<Image, Image>> still_views(const Image& rgb, const Image& mask, int views,
+                                                 int width, int height, Rng& rng,
+                                                 const AugmentOptions& options = {});
 
 }  // namespace cosal::train

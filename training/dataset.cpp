@@ -159,6 +159,48 @@ Dataset load_group_folders(const std::string& root, bool require_masks) {
   return d;
 }
 
+namespace {
+
+// stem -> file among a folder's images; two files of one stem are ambiguous.
+std::map<std::string, fs::path> images_by_stem(const fs::path& dir) {
+  std::map<std::string, fs::path> out;
+  for (const auto& f : sorted_files(dir, is_image_file)) {
+    const auto [it, added] = out.emplace(f.stem().string(), f);
+    if (!added)
+      throw DatasetError(f.string() + ": same name as " + it->second.string() +
+                         " (one file per name)");
+  }
+  return out;
+}
+
+}  // namespace
+
+Dataset load_stills(const std::string& root, bool require_masks) {
+  const fs::path images = fs::path(root) / "images";
+  const fs::path masks = fs::path(root) / "masks";
+  require_dir(images, "still images (images/)");
+  std::error_code ec;
+  const bool have_masks = fs::is_directory(masks, ec);
+  if (require_masks && !have_masks) require_dir(masks, "still masks (masks/)");
+  const auto image_files = images_by_stem(images);
+  const auto mask_files = have_masks ? images_by_stem(masks) : std::map<std::string, fs::path>{};
+  // A mask nobody uses means a misnamed or missing image: say so rather
+  // than train on less than the folder seems to hold.
+  for (const auto& [stem, mask] : mask_files)
+    if (!image_files.count(stem))
+      throw DatasetError(mask.string() + ": no image named " + stem + " in " + images.string());
+  Dataset d{root, "stills", {}};
+  for (const auto& [stem, image] : image_files) {
+    const auto mask = mask_files.find(stem);
+    if (mask == mask_files.end() && require_masks)
+      throw DatasetError(image.string() + ": no mask named " + stem + " in " + masks.string());
+    Sample s{stem, image.string(), mask == mask_files.end() ? "" : mask->second.string()};
+    d.groups.push_back(Group{stem, {std::move(s)}});
+  }
+  if (d.groups.empty()) throw DatasetError(images.string() + ": no image files");
+  return d;
+}
+
 Dataset load_frame_folder(const std::string& root) {
   require_dir(root, "frame");
   Dataset d{root, "frames", {}};
@@ -187,6 +229,10 @@ Dataset load_any(const std::string& root, const std::string& mask_dir, bool requ
   }
   if (fs::is_directory(fs::path(root) / "Image", ec))
     return load_cosod(root, mask_dir, "Image", require_masks);
+  // Before the group folders, which images/ and masks/ would look like.
+  if (fs::is_directory(fs::path(root) / "images", ec) &&
+      fs::is_directory(fs::path(root) / "masks", ec))
+    return load_stills(root, require_masks);
   if (!sorted_subdirs(root).empty()) return load_group_folders(root, require_masks);
   return load_frame_folder(root);
 }

@@ -34,7 +34,7 @@ struct Group {
 
 struct Dataset {
   std::string root;
-  std::string layout;  // "davis", "cosod", "groups", "frames"
+  std::string layout;  // "davis", "cosod", "groups", "frames", "stills"
   std::vector<Group> groups;
   size_t num_samples() const;
   const Group* find(const std::string& group) const;
@@ -48,10 +48,17 @@ Dataset load_cosod(const std::string& root, const std::string& mask_dir = "Groun
                    const std::string& image_dir = "Image", bool require_masks = true);
 // <group>/<img>.jpg|.jpeg|.bmp with <img>.png masks beside them.
 Dataset load_group_folders(const std::string& root, bool require_masks = true);
+// A flat folder of unrelated photographs with masks (SOD, DUTS, ECSSD style):
+// images/<stem>.jpg|.jpeg|.png|.bmp + masks/<stem>.<any of those>, matched by
+// stem. Each image is a group of one named after its stem (nothing is common
+// across files). An image without a mask (when required), a mask without an
+// image, or two files of one stem in a folder is a DatasetError naming them.
+Dataset load_stills(const std::string& root, bool require_masks = true);
 // A folder of frames (any image type) = one group named after the folder; no masks.
 Dataset load_frame_folder(const std::string& root);
 // Picks the layout from what `root` contains (JPEGImages/ -> DAVIS, Image/ ->
-// CoSOD, subfolders with images -> groups, images -> frames).
+// CoSOD, images/ + masks/ -> stills, subfolders with images -> groups,
+// images -> frames).
 Dataset load_any(const std::string& root, const std::string& mask_dir = "GroundTruth",
                  bool require_masks = true);
 

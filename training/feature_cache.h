@@ -22,6 +22,7 @@ struct PoolGroup {
   std::vector<int64_t> items;  // indices into the cache, in temporal order for video
   bool video = false;          // sample with temporal spacing rather than as a set
   bool synthetic = false;
+  bool stills = false;  // views of one still photograph (--stills)
 };
 
 class FeatureCache {

@@ -51,7 +51,7 @@ double cpu_seconds() {
 
 struct Pool {
   FeatureCache cache;
-  std::vector<PoolGroup> real, synthetic;
+  std::vector<PoolGroup> real, synthetic, stills;
   // `real` split by kind, set by build_pool once `real` is final (for --still-fraction).
   std::vector<const PoolGroup*> real_video, real_still;
 };
@@ -113,11 +113,21 @@ struct DrawnGroup {
 };
 
 DrawnGroup sample_group(const Pool& pool, const TrainOptions& o, Rng& rng) {
-  const bool synth =
-      !pool.synthetic.empty() && (pool.real.empty() || rng.chance(o.synthetic_fraction));
-  const auto& groups = synth ? pool.synthetic : pool.real;
+  bool synth = false, stills = false;
+  if (pool.stills.empty()) {
+    // (Without stills, the draws of the runs before --stills existed.)
+    synth = !pool.synthetic.empty() && (pool.real.empty() || rng.chance(o.synthetic_fraction));
+  } else {
+    // One draw splits all steps, so both fractions are shares of all steps;
+    // the real groups take the rest, or stills whatever no other pool can.
+    const double u = rng.uniform();
+    stills = (pool.real.empty() && pool.synthetic.empty()) || u < o.stills_fraction;
+    synth = !stills && !pool.synthetic.empty() &&
+            (pool.real.empty() || u < o.stills_fraction + o.synthetic_fraction);
+  }
+  const auto& groups = stills ? pool.stills : synth ? pool.synthetic : pool.real;
   const PoolGroup* pick = &groups[rng.integer(0, static_cast<int64_t>(groups.size()) - 1)];
-  if (!synth && o.still_fraction >= 0) {
+  if (!synth && !stills && o.still_fraction >= 0) {
     // Video and still-image groups in a set share of the real steps, so 105
     // image pairs do not outvote 9 sequences just by being more groups.
     if (!pool.real_video.empty() && !pool.real_still.empty()) {
@@ -246,6 +256,35 @@ void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bo
   }
 }
 
+// --stills: each photograph becomes a group of o.stills_views views of
+// itself (still_views: a camera moving over a still scene, so the RCAU sees
+// one common object). They are drawn once, here, so that the frozen
+// backbone's features are cached like every pool image's (per-step
+// augmentation would defeat the cache); a step draws min..max group of them,
+// as from a synthetic group. Not mirrored: the views are flipped at random
+// already. Its own generator: the rest of the pool is the same with or
+// without stills.
+void build_stills(const TrainOptions& o, const Dataset& stills, Pool& pool) {
+  Rng rng(o.seed * 0x9E3779B97F4A7C15ULL + 29);
+  Progress prog("stills", static_cast<int64_t>(stills.groups.size()), 0, stderr, 10.0);
+  int64_t done = 0;
+  for (const Group& g : stills.groups) {
+    for (const Sample& s : g.samples) {
+      const LoadedSample ls = load_sample(s);
+      PoolGroup pg;
+      pg.name = "still-" + g.name + (g.samples.size() > 1 ? "-" + s.name : "");
+      pg.stills = true;
+      for (const auto& [view, mask] :
+           still_views(ls.image, ls.mask, o.stills_views, o.size, o.input_height(), rng))
+        pg.items.push_back(pool.cache.add(view, mask));
+      pool.stills.push_back(std::move(pg));
+      if (g_stop.load()) throw Interrupted();
+    }
+    if (!o.quiet) prog.update(++done);
+  }
+  if (!o.quiet) prog.finish();
+}
+
 void set_trainable(RcanImpl& net, const TrainOptions& o) {
   for (auto& p : net.parameters()) p.set_requires_grad(true);
   if (!o.freeze_backbone) return;
@@ -316,6 +355,14 @@ static TrainResult train_run(const TrainOptions& o) {
   if (o.batch_groups < 1) throw std::invalid_argument("--batch-groups: at least 1");
   if (o.log_every < 1) throw std::invalid_argument("--log-every: at least 1");
   if (o.dist_timeout_s <= 0) throw std::invalid_argument("--dist-timeout: positive seconds");
+  if (!o.stills.empty()) {
+    if (o.stills_fraction < 0 || o.stills_fraction > 1)
+      throw std::invalid_argument("--stills-fraction: 0 to 1");
+    if (o.stills_views < 1) throw std::invalid_argument("--stills-views: at least 1");
+    if (!o.stamps.empty() && o.synthetic_groups > 0 && o.stills_fraction + o.synthetic_fraction > 1)
+      throw std::invalid_argument(
+          "--stills-fraction + --synthetic-fraction: at most 1 (both are shares of all steps)");
+  }
   const std::string work = o.work_dir.empty() ? o.out + ".work" : o.work_dir;
   const std::string ckpt_path = (fs::path(work) / "checkpoint.pt").string();
   const std::string best_path = (fs::path(work) / "best.safetensors").string();
@@ -353,8 +400,15 @@ static TrainResult train_run(const TrainOptions& o) {
   Exclusions ex;
   if (!o.exclude_list.empty()) ex = read_exclusion_file(o.exclude_list);
   for (const auto& g : excluded) ex.groups.insert(g);
-  const size_t removed = apply_exclusions(data, ex);
-  if (data.groups.empty()) throw std::runtime_error("no training groups left after exclusions");
+  size_t removed = apply_exclusions(data, ex);
+  Dataset stills;
+  for (const auto& r : o.stills) {
+    Dataset d = load_stills(r);
+    for (auto& g : d.groups) stills.groups.push_back(std::move(g));
+  }
+  removed += apply_exclusions(stills, ex);
+  if (data.groups.empty() && stills.groups.empty())
+    throw std::runtime_error("no training groups left after exclusions");
   std::vector<bool> video;
   std::string train_names;
   for (const auto& g : data.groups) {
@@ -362,8 +416,9 @@ static TrainResult train_run(const TrainOptions& o) {
     train_names += (train_names.empty() ? "" : ",") + g.name;
   }
   say(o, std::to_string(data.groups.size()) + " training groups, " +
-             std::to_string(data.num_samples()) + " images (" + std::to_string(removed) +
-             " excluded)");
+             std::to_string(data.num_samples()) + " images" +
+             (o.stills.empty() ? "" : ", " + std::to_string(stills.num_samples()) + " stills") +
+             " (" + std::to_string(removed) + " excluded)");
 
   // --- network
   RcanConfig cfg;
@@ -415,7 +470,9 @@ static TrainResult train_run(const TrainOptions& o) {
   // --- pool
   Pool pool;
   build_pool(o, data, video, cfg.uses_group(), pool);
+  build_stills(o, stills, pool);
   TrainResult result;
+  result.pool_stills = static_cast<int64_t>(pool.stills.size());
   result.pool_real_groups = static_cast<int64_t>(pool.real.size());
   for (const auto& g : pool.real) result.pool_real_images += static_cast<int64_t>(g.items.size());
   if (cached) {
@@ -446,8 +503,11 @@ static TrainResult train_run(const TrainOptions& o) {
     result.cache_images_per_cpu_s = dc > 0 ? static_cast<double>(pool.cache.size()) / dc : 0;
   }
   say(o, "pool: " + std::to_string(pool.real.size()) + " real + " +
-             std::to_string(pool.synthetic.size()) + " synthetic groups, " +
-             std::to_string(pool.cache.size()) + " images, " + mb(pool.cache.bytes()) +
+             std::to_string(pool.synthetic.size()) + " synthetic groups" +
+             (pool.stills.empty() ? ""
+                                  : " + " + std::to_string(pool.stills.size()) + " stills of " +
+                                        std::to_string(o.stills_views) + " views") +
+             ", " + std::to_string(pool.cache.size()) + " images, " + mb(pool.cache.bytes()) +
              (cached ? " with features" : ""));
 
   std::unique_ptr<Validator> validator;
@@ -587,8 +647,10 @@ static TrainResult train_run(const TrainOptions& o) {
       const double c_group = cpu_seconds();
       const DrawnGroup& sample = drawn[static_cast<size_t>(g)];
       const std::vector<int64_t>& idx = sample.idx;
-      if (!sample.group->synthetic)
-        ++(sample.group->video ? result.video_steps : result.still_steps);
+      ++(sample.group->synthetic ? result.synthetic_steps
+         : sample.group->stills  ? result.stills_steps
+         : sample.group->video   ? result.video_steps
+                                 : result.still_steps);
       torch::Tensor gt = pool.cache.masks(idx, device);
       torch::Tensor images;
       BackboneFeatures f;
@@ -778,6 +840,11 @@ static TrainResult train_run(const TrainOptions& o) {
                     {"max_group", o.max_group}};
   // Only when not the default, so a default run's file stays as it was.
   if (o.batch_groups != 1) prov["recipe"]["batch_groups"] = o.batch_groups;
+  if (!pool.stills.empty()) {
+    prov["stills"] = pool.stills.size();
+    prov["recipe"]["stills_fraction"] = o.stills_fraction;
+    prov["recipe"]["stills_views"] = o.stills_views;
+  }
   if (dp.world() != 1) prov["recipe"]["ranks"] = dp.world();
   if (!st.best_metrics.empty()) prov["validation"] = nlohmann::json::parse(st.best_metrics);
   if (fs::exists(o.out) && !o.force)

@@ -21,6 +21,12 @@ struct TrainOptions {
   std::vector<std::string> exclude_groups;
   std::vector<std::string> val_groups;  // held out of training, validated on
   std::string val_data;                 // where val_groups live (default: the first DAVIS root)
+  // Flat folders of unrelated photographs with masks (load_stills). A still
+  // becomes a group of `stills_views` differently framed views of itself,
+  // made once when the pool is built (see build_stills in trainer.cpp).
+  std::vector<std::string> stills;
+  double stills_fraction = 0.2;         // of all training steps, when there are stills
+  int stills_views = 6;                 // views per still in the pool
   std::string stamps;                   // photo stamp folder ("" = no synthetic groups)
   int synthetic_groups = 500;           // groups in the pool
   int synthetic_members = 6;            // images per synthetic pool group
@@ -105,8 +111,11 @@ struct TrainResult {
   // Real (not synthetic) groups and images trained on, copies included.
   int64_t pool_real_groups = 0, pool_real_images = 0;
   // Groups this process trained on from real video groups and from real
-  // still-image groups (the rest were synthetic); one per step by default.
+  // still-image groups (--cosod, --groups); one per step by default.
   int64_t video_steps = 0, still_steps = 0;
+  // Groups this process trained on from --stills views and synthetic groups.
+  int64_t stills_steps = 0, synthetic_steps = 0;
+  int64_t pool_stills = 0;  // stills in the pool (groups of views)
   // Speeds by wall clock and by this process's CPU time (all threads): on a
   // shared machine the CPU figures are the ones that compare.
   double cache_images_per_s = 0, cache_images_per_cpu_s = 0;
