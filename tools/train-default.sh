@@ -20,6 +20,10 @@ build=${1:-$src/build}
 shared=${COSAL_SHARED_DIR:-$src/../shared}
 stamps=${COSAL_STAMPS:-/usr/share/tuxpaint/stamps}
 out=${COSAL_TRAIN_OUT:-$src/model/default.safetensors}
+# Paths relative to the current folder: the model's provenance records the
+# command, and a model file should not carry the path of the machine's checkout.
+rel() { realpath -m --relative-to=. "$1"; }
+build=$(rel "$build") shared=$(rel "$shared") out=$(rel "$out")
 
 train=$build/tools/cosal-train
 if [ ! -x "$train" ]; then
