@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -1103,6 +1104,136 @@ TEST(Element, AFailedPushOfDrainedFramesReachesUpstream) {
   gst_harness_set_src_caps_str(t.h, caps_str("RGB", 40, 30).c_str());  // drains the 3 held
   GstBuffer* next = stamped(make_frame(GST_VIDEO_FORMAT_RGB, 40, 30, 5), 5);
   EXPECT_EQ(gst_harness_push(t.h, next), GST_FLOW_ERROR);
+}
+
+namespace {
+
+// Mapping this frame's input takes 1 s: its GstVideoMeta's map sleeps first.
+// One frame the element is slow on, deterministically.
+constexpr gulong kSlowMapUs = 1000000;
+gboolean (*plain_video_map)(GstVideoMeta*, guint, GstMapInfo*, gpointer*, gint*,
+                            GstMapFlags) = nullptr;
+GstBuffer* slow_to_map(GstBuffer* b, int w, int h) {
+  GstVideoMeta* m =
+      gst_buffer_add_video_meta(b, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_FORMAT_RGB, w, h);
+  plain_video_map = m->map;
+  m->map = [](GstVideoMeta* meta, guint plane, GstMapInfo* info, gpointer* data, gint* stride,
+              GstMapFlags flags) -> gboolean {
+    g_usleep(kSlowMapUs);
+    return plain_video_map(meta, plane, info, data, stride, flags);
+  };
+  return b;
+}
+
+}  // namespace
+
+// The processing time the LATENCY query adds follows each frame's own time:
+// after one frame that takes 1 s and 30 ordinary ones it is back at what the
+// ordinary ones cost, where a mean since the start would still carry
+// 1 s / 36 frames. The bound is the same moving average over the wall time
+// of the pushes, which contain the element's own measurements (a frame's
+// encode, and the decode and render of the one before), so load on the
+// machine only loosens it.
+TEST(Element, LatencyFollowsEachFramesTimeNotTheMeanSinceTheStart) {
+  Harness t("output=mask");
+  gst_harness_set_src_caps_str(t.h, caps_str("RGB", 32, 24).c_str());
+  std::vector<double> push_ns;
+  int i = 0;
+  auto push = [&](GstBuffer* b) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const GstFlowReturn r = gst_harness_push(t.h, stamped(b, i++));
+    push_ns.push_back(
+        std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count());
+    if (r == GST_FLOW_OK) gst_buffer_unref(gst_harness_pull(t.h));
+    return r;
+  };
+  for (int k = 0; k < 3; ++k)
+    ASSERT_EQ(push(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, i)), GST_FLOW_OK);
+  ASSERT_EQ(push(slow_to_map(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, i), 32, 24)), GST_FLOW_OK);
+  for (int k = 0; k < 2; ++k)
+    ASSERT_EQ(push(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, i)), GST_FLOW_OK);
+  const GstClockTime slow = gst_harness_query_latency(t.h);
+  // The slow frame weighs 1/8, then 7/8 less with each of the two after it.
+  EXPECT_GE(slow, kSlowMapUs * GST_USECOND / 8 * 49 / 64);
+  double bound = static_cast<double>(slow);
+  for (int k = 0; k < 30; ++k) {
+    ASSERT_EQ(push(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, i)), GST_FLOW_OK);
+    const size_t n = push_ns.size();
+    bound = (7 * bound + push_ns[n - 1] + push_ns[n - 2]) / 8;
+  }
+  const GstClockTime now = gst_harness_query_latency(t.h);
+  EXPECT_LE(static_cast<double>(now), bound)
+      << "after the slow frame " << slow / 1e6 << " ms, 30 frames later " << now / 1e6
+      << " ms, their own times allow " << bound / 1e6 << " ms";
+}
+
+namespace {
+
+// An allocator whose memory maps for writing only: a buffer from it can be
+// filled but not read back.
+struct WriteOnlyMemory {
+  GstMemory mem;
+  guint8* data;
+};
+struct WriteOnlyAllocator {
+  GstAllocator parent;
+};
+struct WriteOnlyAllocatorClass {
+  GstAllocatorClass parent_class;
+};
+G_DEFINE_TYPE(WriteOnlyAllocator, write_only_allocator, GST_TYPE_ALLOCATOR)
+
+void write_only_allocator_class_init(WriteOnlyAllocatorClass* klass) {
+  GstAllocatorClass* c = GST_ALLOCATOR_CLASS(klass);
+  c->alloc = [](GstAllocator* a, gsize size, GstAllocationParams* p) -> GstMemory* {
+    auto* m = g_new0(WriteOnlyMemory, 1);
+    const gsize maxsize = p->prefix + size + p->padding;
+    m->data = static_cast<guint8*>(g_malloc0(maxsize));
+    gst_memory_init(GST_MEMORY_CAST(m), p->flags, a, nullptr, maxsize, 0, p->prefix, size);
+    return GST_MEMORY_CAST(m);
+  };
+  c->free = [](GstAllocator*, GstMemory* mem) {
+    auto* m = reinterpret_cast<WriteOnlyMemory*>(mem);
+    g_free(m->data);
+    g_free(m);
+  };
+}
+
+void write_only_allocator_init(WriteOnlyAllocator* self) {
+  GstAllocator* a = GST_ALLOCATOR_CAST(self);
+  a->mem_type = "WriteOnly";
+  a->mem_map = [](GstMemory* mem, gsize, GstMapFlags flags) -> gpointer {
+    return (flags & GST_MAP_WRITE) ? reinterpret_cast<WriteOnlyMemory*>(mem)->data : nullptr;
+  };
+  a->mem_unmap = [](GstMemory*) {};
+}
+
+}  // namespace
+
+// A mask meta the element cannot attach is a stream error, not a frame
+// pushed on without its mask. Here the element's mask pool (filled from the
+// default allocator when the caps arrive) holds memory that cannot be mapped
+// for reading, which the meta needs.
+TEST(Element, AMaskMetaThatCannotBeAttachedIsAnError) {
+  Harness t("output=meta");
+  GstBus* bus = gst_bus_new();
+  gst_element_set_bus(t.element, bus);
+  gst_allocator_set_default(GST_ALLOCATOR_CAST(
+      gst_object_ref_sink(g_object_new(write_only_allocator_get_type(), nullptr))));
+  gst_harness_set_src_caps_str(t.h, caps_str("RGB", 32, 24).c_str());
+  gst_allocator_set_default(gst_allocator_find(GST_ALLOCATOR_SYSMEM));
+  EXPECT_EQ(gst_harness_push(t.h, stamped(make_frame(GST_VIDEO_FORMAT_RGB, 32, 24, 0), 0)),
+            GST_FLOW_ERROR);
+  EXPECT_EQ(gst_harness_buffers_in_queue(t.h), 0u) << "a frame went on without its mask";
+  GstMessage* msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  ASSERT_NE(msg, nullptr);
+  GError* err = nullptr;
+  gst_message_parse_error(msg, &err, nullptr);
+  EXPECT_NE(std::string(err->message).find("mask meta"), std::string::npos) << err->message;
+  g_error_free(err);
+  gst_message_unref(msg);
+  gst_element_set_bus(t.element, nullptr);
+  gst_object_unref(bus);
 }
 
 // threads is the streaming thread's choice, not a process-wide side effect
