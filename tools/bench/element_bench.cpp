@@ -286,6 +286,7 @@ ElementRun run_element(const ElementOptions& o, int width, int height, const std
       std::chrono::duration<double, std::milli>(log.last_out - log.first_in).count();
   r.fps = total_ms > 0 ? 1000.0 * r.frames_out / total_ms : 0.0;
   r.cpu_ms_per_frame = r.frames_out > 0 ? (cpu_end - cpu_start) / r.frames_out : 0.0;
+  r.first_frame_ms = log.latency_ms.empty() ? 0.0 : log.latency_ms.front();
   const size_t skip = std::min(static_cast<size_t>(std::max(0, o.skip)), log.latency_ms.size() / 2);
   r.latency = summarize(
       std::vector<double>(log.latency_ms.begin() + static_cast<long>(skip), log.latency_ms.end()));

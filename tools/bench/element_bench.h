@@ -42,8 +42,11 @@ struct ElementRun {
   std::string mode;
   int window = 1;
   int frames_out = 0;
-  double fps = 0;                        // frames / (last out - first in)
-  Summary latency;                       // ms, per frame after `skip`
+  double fps = 0;   // frames / (last out - first in)
+  Summary latency;  // ms, per frame after `skip`
+  // The first frame's latency: what a new element costs before its first
+  // mask (a device's per-thread set-up shows here, not in the median).
+  double first_frame_ms = 0;
   double element_mean_inference_ms = 0;  // the element's own stats
   // Process CPU time (user + system, all threads) over the run per frame out:
   // what a frame costs the machine, much less sensitive to other jobs'
