@@ -501,7 +501,10 @@ TEST(EngineCuda, MatchesTheCpuInFp32AndFp16) {
   const auto fp16 = Model::acquire(shipped.string(), "cuda");
   // LibTorch lets cuDNN run fp32 convolutions in TF32 (10-bit mantissa) on
   // Ampere and later unless the application turns it off, so fp32 is held
-  // to 1e-3 with TF32 off and to fp16's bounds with LibTorch's default.
+  // to 1e-3 with TF32 off and, with LibTorch's default, to a bound of fp16's
+  // order: on an H200 the worst pixel measured 1.1e-2 on a model without the
+  // decoder's context module and 2.04e-2 on one with it (fp16: 1.5e-2), so
+  // 3e-2 (the mean stays under 2e-3).
   const bool tf32_default = at::globalContext().allowTF32CuDNN();
   struct Case {
     const char* name;
@@ -510,7 +513,7 @@ TEST(EngineCuda, MatchesTheCpuInFp32AndFp16) {
     double max_tol, mean_tol;
   };
   for (const Case& c : {Case{"fp32, TF32 off", fp32, false, 1e-3, 1e-4},
-                        Case{"fp32, TF32 allowed", fp32, true, 2e-2, 2e-3},
+                        Case{"fp32, TF32 allowed", fp32, true, 3e-2, 2e-3},
                         Case{"fp16", fp16, tf32_default, 2e-2, 2e-3}}) {
     at::globalContext().setAllowTF32CuDNN(c.tf32);
     const auto got = c.model->forward_group(frames.views());
