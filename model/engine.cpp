@@ -12,11 +12,14 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <type_traits>
 #include <utility>
 
 #include <torch/torch.h>
 
 #include "cuda/prepost.h"
+#include "device_thread.h"
 #include "rcan.h"
 #include "rcan_io.h"
 #include "safetensors.h"
@@ -92,19 +95,21 @@ class RcanModel final : public Model {
     net_->eval();
     for (auto& p : net_->parameters()) p.set_requires_grad(false);
     // CUDA runs in half precision (COSAL_CUDA_FP32=1 keeps fp32); the CPU in
-    // fp32. Not run on this project's machines (Debian's LibTorch has no CUDA).
+    // fp32. Debian's LibTorch has no CUDA: tools/gpu-check.sh runs it on a GPU.
     half_ = device_.is_cuda() && !std::getenv("COSAL_CUDA_FP32");
     if (half_)
       net_->to(device_, torch::kHalf);
     else
       net_->to(device_);
     describe(path, metadata);
+    if (device_.is_cuda()) device_thread_ = std::make_unique<DeviceThread>();
   }
 
   // A view over a network someone else owns and trains (view_network).
   RcanModel(std::shared_ptr<RcanImpl> net, torch::Device device)
       : net_(std::move(net)), device_(device) {
     describe("(in memory)", {});
+    if (device_.is_cuda()) device_thread_ = std::make_unique<DeviceThread>();
   }
 
   const ModelInfo& info() const override { return info_; }
@@ -113,6 +118,47 @@ class RcanModel final : public Model {
 
   std::vector<Features> encode(const std::vector<RgbView>& frames) const override {
     if (frames.empty()) return {};
+    return on_device([&] { return encode_here(frames); });
+  }
+
+  void update(GroupState& state, const Features& frame) const override {
+    on_device([&] { update_here(state, frame); });
+  }
+
+  void seed(GroupState& state, const std::vector<Features>& window) const override {
+    on_device([&] {
+      for (const auto& f : window) features(f);  // validate before touching the state
+      state.reset();
+      for (const auto& f : window) update_here(state, f);
+    });
+  }
+
+  void decode(const GroupState& state, const Features& frame, float* mask) const override {
+    on_device([&] { decode_here(state, frame, mask); });
+  }
+
+  std::vector<std::vector<float>> forward_group(const std::vector<RgbView>& frames) const override {
+    if (frames.empty()) return {};
+    return on_device([&] { return forward_group_here(frames); });
+  }
+
+ private:
+  // On CUDA every call runs on the model's own thread (device_thread.h: why);
+  // on the CPU in the caller's, whose LibTorch thread settings then apply.
+  template <class Work>
+  auto on_device(Work&& work) const -> decltype(work()) {
+    using Result = decltype(work());
+    if (!device_thread_) return work();
+    if constexpr (std::is_void_v<Result>) {
+      device_thread_->run(work);
+    } else {
+      std::optional<Result> result;
+      device_thread_->run([&] { result.emplace(work()); });
+      return std::move(*result);
+    }
+  }
+
+  std::vector<Features> encode_here(const std::vector<RgbView>& frames) const {
     c10::InferenceMode guard;
     auto images = to_tensor(frames);
     BackboneFeatures f = net_->encode(images);
@@ -129,7 +175,7 @@ class RcanModel final : public Model {
     return out;
   }
 
-  void update(GroupState& state, const Features& frame) const override {
+  void update_here(GroupState& state, const Features& frame) const {
     const Features::Impl& fi = features(frame);
     if (!state.empty()) check_group(state.impl().g, fi);
     c10::InferenceMode guard;
@@ -140,13 +186,7 @@ class RcanModel final : public Model {
     ++st.steps;
   }
 
-  void seed(GroupState& state, const std::vector<Features>& window) const override {
-    for (const auto& f : window) features(f);  // validate before touching the state
-    state.reset();
-    for (const auto& f : window) update(state, f);
-  }
-
-  void decode(const GroupState& state, const Features& frame, float* mask) const override {
+  void decode_here(const GroupState& state, const Features& frame, float* mask) const {
     const Features::Impl& fi = features(frame);
     if (!mask) throw ModelError("decode: null mask buffer");
     c10::InferenceMode guard;
@@ -159,8 +199,7 @@ class RcanModel final : public Model {
     copy_out(masks, mask);
   }
 
-  std::vector<std::vector<float>> forward_group(const std::vector<RgbView>& frames) const override {
-    if (frames.empty()) return {};
+  std::vector<std::vector<float>> forward_group_here(const std::vector<RgbView>& frames) const {
     c10::InferenceMode guard;
     auto images = to_tensor(frames);
     auto out = net_->forward(images);
@@ -173,7 +212,6 @@ class RcanModel final : public Model {
     return result;
   }
 
- private:
   void describe(const std::string& path, const std::map<std::string, std::string>& metadata) {
     const RcanConfig& cfg = net_->config();
     info_.path = path;
@@ -265,6 +303,8 @@ class RcanModel final : public Model {
   bool half_ = false;  // parameters and activations in fp16 (CUDA)
   ModelInfo info_;
   size_t weight_bytes_ = 0;
+  // Last, so it is joined before the network it runs is destroyed.
+  std::unique_ptr<DeviceThread> device_thread_;
 };
 
 std::mutex& registry_mutex() {
