@@ -332,18 +332,9 @@ TEST(Train, CommandLineTrainsOnStills) {
   EXPECT_GT(video, 0u) << log;
 
   // Stills alone (the same folder twice: every photo twice in the pool).
-  const std::vector<std::string> only{"--stills",
-                                      (root() / "stills").string(),
-                                      "--stills",
-                                      (root() / "stills").string(),
-                                      "--backbone",
-                                      "tiny",
-                                      "--size",
-                                      "64",
-                                      "--sir-channels",
-                                      "8",
-                                      "--decoder-channels",
-                                      "8"};
+  auto only = cosal::test::tiny_net_args();
+  only.insert(only.end(),
+              {"--stills", (root() / "stills").string(), "--stills", (root() / "stills").string()});
   ASSERT_EQ(std::system(command(only, "only").c_str()), 0) << read("only");
   EXPECT_NE(read("only").find("+ 6 stills of 3 views"), std::string::npos) << read("only");
   EXPECT_NE(read("only").find("0 video, 0 still-image, 12 stills views, 0 synthetic"),

@@ -90,31 +90,28 @@ inline std::filesystem::path cosal_train_exe() {
   return build ? std::filesystem::path(build) / "tools/cosal-train" : std::filesystem::path();
 }
 
+// cosal-train's options for the tiny network the tests train.
+inline std::vector<std::string> tiny_net_args() {
+  return {"--backbone", "tiny", "--size", "64", "--sir-channels", "8", "--decoder-channels", "8"};
+}
+
 // cosal-train's data and network options for the tree above (the tiny
 // backbone, small groups): what the tests that spawn cosal-train share.
 inline std::vector<std::string> tiny_cli_args(const std::filesystem::path& root) {
-  return {"--davis",
-          (root / "davis").string(),
-          "--stamps",
-          (root / "stamps").string(),
-          "--synthetic-groups",
-          "3",
-          "--synthetic-members",
-          "3",
-          "--backgrounds-per-frame",
-          "2",
-          "--backbone",
-          "tiny",
-          "--size",
-          "64",
-          "--sir-channels",
-          "8",
-          "--decoder-channels",
-          "8",
-          "--min-group",
-          "2",
-          "--max-group",
-          "3"};
+  std::vector<std::string> args{"--davis",
+                                (root / "davis").string(),
+                                "--stamps",
+                                (root / "stamps").string(),
+                                "--synthetic-groups",
+                                "3",
+                                "--synthetic-members",
+                                "3",
+                                "--backgrounds-per-frame",
+                                "2"};
+  const auto net = tiny_net_args();
+  args.insert(args.end(), net.begin(), net.end());
+  args.insert(args.end(), {"--min-group", "2", "--max-group", "3"});
+  return args;
 }
 
 }  // namespace cosal::test
