@@ -23,9 +23,19 @@ void GuidedUpsampler::set_params(int radius, float eps) {
   radius = std::max(radius, 0);
   if (radius == radius_) return;  // called per frame: only a new radius costs
   radius_ = radius;
-  const int w = src_w_, h = src_h_;
-  src_w_ = src_h_ = 0;  // recompute the window widths
-  configure(w, h, dst_w_, dst_h_);
+  if (src_w_ > 0 && src_h_ > 0 && dst_w_ > 0 && dst_h_ > 0) compute_window_widths();
+}
+
+void GuidedUpsampler::compute_window_widths() {
+  auto inv_widths = [this](int n) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i)
+      v[static_cast<size_t>(i)] =
+          1.f / static_cast<float>(std::min(i + radius_, n - 1) - std::max(i - radius_, 0) + 1);
+    return v;
+  };
+  inv_nx_ = inv_widths(src_w_);
+  inv_ny_ = inv_widths(src_h_);
 }
 
 void GuidedUpsampler::configure(int src_width, int src_height, int dst_width, int dst_height) {
@@ -40,15 +50,7 @@ void GuidedUpsampler::configure(int src_width, int src_height, int dst_width, in
   gy_ = spans(dst_h_, src_h_);
   xs_ = MaskUpscaler::taps(src_w_, dst_w_);
   ys_ = MaskUpscaler::taps(src_h_, dst_h_);
-  auto inv_widths = [this](int n) {
-    std::vector<float> v(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i)
-      v[static_cast<size_t>(i)] =
-          1.f / static_cast<float>(std::min(i + radius_, n - 1) - std::max(i - radius_, 0) + 1);
-    return v;
-  };
-  inv_nx_ = inv_widths(src_w_);
-  inv_ny_ = inv_widths(src_h_);
+  compute_window_widths();
   col_sum_.assign(static_cast<size_t>(dst_w_), 0);
   const size_t n = static_cast<size_t>(src_w_) * src_h_;
   for (auto& p : small_) p.assign(n, 0.f);

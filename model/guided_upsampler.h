@@ -57,6 +57,8 @@ class GuidedUpsampler {
            int threshold);
 
  private:
+  // The 1 / window widths, which depend on the radius and the source size.
+  void compute_window_widths();
   // Mean over the (2r+1)^2 window clipped to the grid, in -> out (n floats
   // each); uses rows_.
   void box(const float* in, float* out);
