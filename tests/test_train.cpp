@@ -419,6 +419,43 @@ TEST(Train, BatchOfGroupsPerStepResumesAndDiffersFromOneGroup) {
       << "a default run's provenance is unchanged";
 }
 
+// --weight-average D: the model written is the weights' moving average, and
+// the average travels in the checkpoint, so a resumed run still reproduces
+// the whole one (restarting the average from the resumed weights would not).
+TEST(Train, WeightAverageIsCheckpointedAndWritten) {
+  TrainOptions o = tiny_options("average");
+  o.weight_average = 0.9;
+  run_training(o);
+  std::map<std::string, std::string> meta;
+  load_rcan(o.out, &meta);
+  EXPECT_DOUBLE_EQ(
+      nlohmann::json::parse(meta["cosal.provenance"])["recipe"]["weight_average"].get<double>(),
+      0.9);
+
+  TrainOptions part = tiny_options("average-parts");
+  part.weight_average = 0.9;
+  part.stop_after = 5;
+  EXPECT_TRUE(run_training(part).interrupted);
+  part.stop_after = -1;
+  part.resume = true;
+  EXPECT_EQ(run_training(part).steps, 10);
+  EXPECT_LE(max_weight_difference(o.out, part.out), 1e-6);
+
+  // The same seed without the average: the last step's weights, not the same.
+  const TrainOptions plain = tiny_options("average-off");
+  run_training(plain);
+  EXPECT_GT(max_weight_difference(o.out, plain.out), 1e-4);
+
+  // A checkpoint without an average cannot resume a run that asks for one.
+  TrainOptions mixed = tiny_options("average-mixed");
+  mixed.stop_after = 5;
+  EXPECT_TRUE(run_training(mixed).interrupted);
+  mixed.stop_after = -1;
+  mixed.resume = true;
+  mixed.weight_average = 0.9;
+  EXPECT_THROW(run_training(mixed), std::runtime_error);
+}
+
 // A checkpoint gives back exactly what was saved, at any step: the state
 // was once read through a reused tensor and came back truncated to its
 // lowest byte past step 255 (776 read as 8), with a nonsense best score.

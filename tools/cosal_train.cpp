@@ -209,6 +209,8 @@ int main(int argc, char** argv) {
       integer64("steps", &o.steps, "Optimizer steps (6000)"),
       integer("batch-groups", &o.batch_groups,
               "Groups per step and rank, their losses averaged (1: one group per step)", "B"),
+      real("weight-average", &o.weight_average,
+           "Validate and keep a moving average of the weights with decay D (0 = off; 0.999)", "D"),
       real("lambda", &o.lambda, "Co-perceptual loss weight (0.1; 0 = BCE only)"),
       real("iou-weight", &o.iou_weight, "Add F x soft IoU loss to BCE (0; not in the paper)"),
       real("boundary-weight", &o.boundary_weight,
@@ -311,6 +313,9 @@ int main(int argc, char** argv) {
     if (o.batch_groups < 1)
       throw std::invalid_argument("--batch-groups: at least 1, not " +
                                   std::to_string(o.batch_groups));
+    if (!(o.weight_average >= 0 && o.weight_average < 1))
+      throw std::invalid_argument("--weight-average: a decay in [0, 1), not " +
+                                  std::to_string(o.weight_average));
     o.launch = launch_from_environment();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cosal-train: %s\n", e.what());

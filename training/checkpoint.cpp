@@ -100,6 +100,13 @@ void save_checkpoint(const std::string& path, torch::nn::Module& net,
   root.write("bad_validations", torch::tensor(state.bad_validations, torch::kInt64));
   root.write("elapsed_s", torch::tensor(state.elapsed_s, torch::kFloat64));
   root.write("best_metrics", string_tensor(state.best_metrics));
+  // Only with a weight average, so other checkpoints keep their layout.
+  if (!state.averaged.empty()) {
+    root.write("averaged_count",
+               torch::tensor(static_cast<int64_t>(state.averaged.size()), torch::kInt64));
+    for (size_t i = 0; i < state.averaged.size(); ++i)
+      root.write("averaged_" + std::to_string(i), state.averaged[i].detach().cpu());
+  }
   std::ostringstream os;
   root.save_to(os);
   write_file_atomic(path, os.str());
@@ -133,6 +140,13 @@ TrainState load_checkpoint(const std::string& path, torch::nn::Module& net,
     st.bad_validations = entry("bad_validations").item<int64_t>();
     st.elapsed_s = entry("elapsed_s").item<double>();
     st.best_metrics = tensor_string(entry("best_metrics"));
+    torch::Tensor count;
+    if (root.try_read("averaged_count", count)) {
+      const int64_t n = count.item<int64_t>();
+      if (n < 0 || n > 100000) throw std::runtime_error("bad averaged_count");
+      for (int64_t i = 0; i < n; ++i)
+        st.averaged.push_back(entry(("averaged_" + std::to_string(i)).c_str()));
+    }
   } catch (const c10::Error& e) {
     throw std::runtime_error(path + ": cannot read checkpoint (" + e.what_without_backtrace() +
                              ")");

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -19,6 +20,8 @@ struct TrainState {
   int64_t bad_validations = 0;  // since the best (early stopping)
   double elapsed_s = 0.0;       // training time before this run
   std::string best_metrics;     // JSON of the best validation
+  // The weight average's values (weight_average.h); empty without one.
+  std::vector<torch::Tensor> averaged;
 };
 
 void save_checkpoint(const std::string& path, torch::nn::Module& net,

@@ -29,6 +29,7 @@
 #include "synthetic_groups.h"
 #include "tflite_import.h"
 #include "validation.h"
+#include "weight_average.h"
 #include "weights_io.h"
 
 namespace fs = std::filesystem;
@@ -565,6 +566,8 @@ static TrainResult train_run(const TrainOptions& o) {
   std::vector<torch::Tensor> trainable;
   for (auto& p : net->parameters())
     if (p.requires_grad()) trainable.push_back(p);
+  std::unique_ptr<WeightAverage> average;
+  if (o.weight_average > 0) average = std::make_unique<WeightAverage>(trainable, o.weight_average);
 
   TrainState st;
   Rng rng(o.seed);
@@ -573,6 +576,12 @@ static TrainResult train_run(const TrainOptions& o) {
   if (o.resume && fs::exists(ckpt_path)) {
     st = load_checkpoint(ckpt_path, *net, *opt);
     rng.set_state(st.rng);
+    if (average) {
+      if (st.averaged.empty())
+        throw std::runtime_error(
+            ckpt_path + ": has no weight average; resume with the options it was made with");
+      average->set_averaged(st.averaged);
+    }
     if (main) rewrite_log(log_path, st.step);
     say(o, "resumed at step " + std::to_string(st.step));
   } else {
@@ -594,6 +603,7 @@ static TrainResult train_run(const TrainOptions& o) {
     if (main) {
       st.rng = rng.state();
       st.elapsed_s = elapsed();
+      if (average) st.averaged = average->averaged();
       save_checkpoint(ckpt_path, *net, *opt, st);
       // Keep elapsed time of this process counted once.
       st.elapsed_s -=
@@ -711,6 +721,7 @@ static TrainResult train_run(const TrainOptions& o) {
     }
     opt->step();
     ++st.step;
+    if (average) average->update(st.step);
     const double c_end = cpu_seconds();
     cpu_fetch += fetch_s;
     cpu_forward += forward_s;
@@ -725,12 +736,14 @@ static TrainResult train_run(const TrainOptions& o) {
     if (!std::isnan(coperc)) ema_c = ema_c == 0 ? coperc : 0.9 * ema_c + 0.1 * coperc;
     if (main && st.step % o.log_every == 0)
       log << st.step << "," << lr << "," << lv << "," << bv << ","
-          << (std::isnan(coperc) ? "" : std::to_string(coperc)) << "," << elapsed() << ",,,\n";
+          << (std::isnan(coperc) ? "" : std::to_string(coperc)) << "," << elapsed() << ",,,"
+          << std::endl;  // flushed, so a user can follow (tail, plot) a long run
 
     const bool last = st.step == o.steps;
     if (validating && ((o.val_every > 0 && st.step % o.val_every == 0) || last)) {
       int64_t stop_early = 0;
       if (main) {
+        AverageSwappedIn averaged(average.get());
         const ValidationResult v =
             validator->run(*net, device, o.freeze_backbone && o.finetune_last_blocks == 0);
         log << st.step << "," << lr << ",,,," << elapsed() << "," << v.s_measure << "," << v.mae
@@ -806,6 +819,8 @@ static TrainResult train_run(const TrainOptions& o) {
   if (validator && fs::exists(best_path)) {
     Rcan best = load_rcan(best_path);
     load_module_state(*net, module_state(*best), best_path);
+  } else if (average) {
+    average->swap();  // the net is not trained further
   }
   result.seconds = elapsed();
   nlohmann::json prov;
@@ -840,6 +855,7 @@ static TrainResult train_run(const TrainOptions& o) {
                     {"max_group", o.max_group}};
   // Only when not the default, so a default run's file stays as it was.
   if (o.batch_groups != 1) prov["recipe"]["batch_groups"] = o.batch_groups;
+  if (o.weight_average > 0) prov["recipe"]["weight_average"] = o.weight_average;
   if (!pool.stills.empty()) {
     prov["stills"] = pool.stills.size();
     prov["recipe"]["stills_fraction"] = o.stills_fraction;

@@ -75,6 +75,9 @@ struct TrainOptions {
   // Groups per step and rank: each group's loss is averaged, so B groups on
   // one rank and B/W groups on each of W ranks take the same steps.
   int batch_groups = 1;
+  // Decay of an exponential moving average of the trained weights (0: off);
+  // with one, validation, the best model and the final model use the average.
+  double weight_average = 0;
   // --- run
   uint64_t seed = 1;
   int threads = 2;
