@@ -154,3 +154,45 @@ TEST(SyntheticGroups, StampFilterRejectsSymbolsAndFlatDrawings) {
   EXPECT_FALSE(is_photographic("food/drawn.png", drawn, &why));
   EXPECT_NE(why.find("colours"), std::string::npos) << why;
 }
+
+// A labelled photo's object becomes a stamp: its mask's bounding box plus a
+// pixel of margin, the mask as alpha, the colour premultiplied by it.
+TEST(SyntheticGroups, CutoutStampIsTheMaskedObjectWithItsMaskAsAlpha) {
+  Image rgb(20, 10, 3), mask(20, 10, 1);
+  for (int y = 0; y < 10; ++y)
+    for (int x = 0; x < 20; ++x) {
+      uint8_t* p = rgb.row(y) + x * 3;
+      p[0] = static_cast<uint8_t>(10 * x);
+      p[1] = static_cast<uint8_t>(20 * y);
+      p[2] = 255;
+      // The object: x 6..9, y 3..5 opaque; a soft pixel (128) right of it.
+      mask.row(y)[x] = (x >= 6 && x <= 9 && y >= 3 && y <= 5) ? 255 : (x == 10 && y == 4) ? 128 : 0;
+    }
+  Stamp s;
+  ASSERT_TRUE(cutout_stamp("photo.jpg", rgb, mask, 256, &s, 0.01, 0.6));
+  EXPECT_EQ(s.path, "photo.jpg");
+  // Object pixels (mask > 127) span x 6..10, y 3..5; with the margin 5..11, 2..6.
+  ASSERT_EQ(s.rgba.width, 7);
+  ASSERT_EQ(s.rgba.height, 5);
+  ASSERT_EQ(s.rgba.channels, 4);
+  auto px = [&](int x, int y) { return s.rgba.row(y - 2) + (x - 5) * 4; };
+  EXPECT_EQ(px(5, 2)[3], 0) << "the margin is transparent";
+  EXPECT_EQ(px(7, 4)[3], 255);
+  EXPECT_EQ(px(7, 4)[0], 70);
+  EXPECT_EQ(px(7, 4)[1], 80);
+  EXPECT_EQ(px(10, 4)[3], 128) << "a soft edge stays soft";
+  EXPECT_EQ(px(10, 4)[2], (255 * 128 + 127) / 255) << "premultiplied";
+  EXPECT_EQ(px(10, 4)[0], (100 * 128 + 127) / 255);
+
+  // 13 of 200 pixels are object: under 10 % is too small, over 5 % too large.
+  EXPECT_FALSE(cutout_stamp("photo.jpg", rgb, mask, 256, &s, 0.1, 0.6));
+  EXPECT_FALSE(cutout_stamp("photo.jpg", rgb, mask, 256, &s, 0.01, 0.05));
+  EXPECT_FALSE(cutout_stamp("photo.jpg", rgb, Image(20, 10, 1), 256, &s)) << "no object";
+  EXPECT_THROW(cutout_stamp("photo.jpg", rgb, Image(10, 10, 1), 256, &s), ImageError);
+
+  // Larger than max_side: scaled down, aspect kept.
+  Image big(400, 200, 3, 90), big_mask(400, 200, 1, 255);
+  ASSERT_TRUE(cutout_stamp("big.jpg", big, big_mask, 100, &s, 0.01, 1.0));
+  EXPECT_EQ(s.rgba.width, 100);
+  EXPECT_EQ(s.rgba.height, 50);
+}

@@ -292,6 +292,32 @@ TEST(Train, StillsAreGroupsOfViewsWithTheirShareOfSteps) {
   EXPECT_TRUE(fs::exists(only.out));
 }
 
+// --cutout-stamps: the masked objects of labelled data are the synthetic
+// groups' stamps (here without any photo stamps), and exclusions (the
+// validation groups among them) keep their objects out.
+TEST(Train, CutoutStampsMakeSyntheticGroupsWithoutPhotoStamps) {
+  TrainOptions o = tiny_options("cutouts");
+  o.stamps.clear();
+  o.cutout_stamps = {(root() / "stills").string()};
+  o.exclude_groups = {"101"};
+  o.synthetic_fraction = 0.5;
+  o.steps = 8;
+  o.lambda = 0;
+  o.checkpoint_every = 0;
+  const TrainResult r = run_training(o);
+  EXPECT_GT(r.synthetic_steps, 0);
+  std::map<std::string, std::string> meta;
+  load_rcan(o.out, &meta);
+  EXPECT_EQ(nlohmann::json::parse(meta["cosal.provenance"])["recipe"]["cutout_stamps"], 2)
+      << "3 stills, one excluded";
+
+  // Without photo stamps or cut-outs there is nothing to paste.
+  TrainOptions none = tiny_options("cutouts-none");
+  none.stamps.clear();
+  none.steps = 4;
+  EXPECT_EQ(run_training(none).synthetic_steps, 0);
+}
+
 // The command line: --stills (repeatable) and --stills-fraction reach the
 // trainer, and the summary counts the groups trained on from stills.
 TEST(Train, CommandLineTrainsOnStills) {

@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
   TrainOptions o;
   for (int i = 0; i < argc; ++i) o.command_line += (i ? " " : "") + std::string(argv[i]);
 
-  OwnedStrv davis, cosod, groups, stills, exclude_groups, val_groups;
+  OwnedStrv davis, cosod, groups, stills, exclude_groups, val_groups, cutout_stamps;
   OwnedStr exclude_list, val_data, stamps, backbone, backbone_weights, variant, init, feature_cache,
       optimizer, schedule, device, out, work_dir, list_stamps_dir;
   gboolean help = FALSE, force = FALSE, resume = FALSE, quiet = FALSE, mirror = FALSE,
@@ -153,6 +153,10 @@ int main(int argc, char** argv) {
            "DIR"),
       text("stamps", &stamps, "Photo stamps (PNG with alpha) for synthetic groups (tuxpaint's)",
            "DIR"),
+      texts("cutout-stamps", &cutout_stamps,
+            "Labelled data (any layout) whose masked objects, cut out, join the stamps (4 "
+            "frames per video)",
+            "DIR"),
       integer("synthetic-groups", &o.synthetic_groups, "Synthetic groups in the pool (500)"),
       integer("synthetic-members", &o.synthetic_members, "Images per synthetic group (6)"),
       real("synthetic-fraction", &o.synthetic_fraction,
@@ -276,6 +280,7 @@ int main(int argc, char** argv) {
     o.cosod = cosod.list();
     o.groups = groups.list();
     o.stills = stills.list();
+    o.cutout_stamps = cutout_stamps.list();
     o.exclude_groups = comma_lists(exclude_groups);
     o.val_groups = comma_lists(val_groups);
     auto set = [](std::string& field, const OwnedStr& v) {

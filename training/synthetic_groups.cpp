@@ -82,6 +82,49 @@ Stamp make_stamp(const std::string& path, const Image& rgba, int max_side) {
   return Stamp{path, std::move(pm)};
 }
 
+bool cutout_stamp(const std::string& path, const Image& rgb, const Image& mask, int max_side,
+                  Stamp* out, double min_fraction, double max_fraction) {
+  if (rgb.channels != 3 || mask.channels != 1 || rgb.width != mask.width ||
+      rgb.height != mask.height || rgb.empty())
+    throw ImageError(path + ": a cut-out needs an RGB image and a 1-channel mask of its size");
+  int x0 = rgb.width, y0 = rgb.height, x1 = -1, y1 = -1;
+  size_t object = 0;
+  for (int y = 0; y < mask.height; ++y) {
+    const uint8_t* m = mask.row(y);
+    for (int x = 0; x < mask.width; ++x) {
+      if (m[x] <= 127) continue;
+      ++object;
+      x0 = std::min(x0, x);
+      x1 = std::max(x1, x);
+      y0 = std::min(y0, y);
+      y1 = std::max(y1, y);
+    }
+  }
+  const double fraction =
+      static_cast<double>(object) / (static_cast<double>(rgb.width) * rgb.height);
+  if (object == 0 || fraction < min_fraction || fraction > max_fraction) return false;
+  // One pixel of margin where the frame allows, for the mask's soft edge.
+  x0 = std::max(0, x0 - 1);
+  y0 = std::max(0, y0 - 1);
+  x1 = std::min(rgb.width - 1, x1 + 1);
+  y1 = std::min(rgb.height - 1, y1 + 1);
+  const int w = x1 - x0 + 1, h = y1 - y0 + 1;
+  Image rgba(w, h, 4);
+  for (int y = 0; y < h; ++y) {
+    const uint8_t* src = rgb.row(y0 + y) + x0 * 3;
+    const uint8_t* m = mask.row(y0 + y) + x0;
+    uint8_t* dst = rgba.row(y);
+    for (int x = 0; x < w; ++x) {
+      dst[x * 4 + 0] = src[x * 3 + 0];
+      dst[x * 4 + 1] = src[x * 3 + 1];
+      dst[x * 4 + 2] = src[x * 3 + 2];
+      dst[x * 4 + 3] = m[x];
+    }
+  }
+  *out = make_stamp(path, rgba, max_side);
+  return true;
+}
+
 std::vector<Stamp> load_stamps(const std::string& root, int max_side,
                                std::vector<std::string>* rejected) {
   std::vector<fs::path> files;

@@ -41,6 +41,15 @@ std::vector<Stamp> load_stamps(const std::string& root, int max_side = 256,
 // Premultiplies a straight-alpha RGBA image and downscales it.
 Stamp make_stamp(const std::string& path, const Image& rgba, int max_side = 256);
 
+// A stamp cut out of a labelled photograph or video frame: the bounding box
+// of the mask (> 127), with the mask, soft edges and all, as alpha. Real
+// objects (people, animals, vehicles) instead of clip-art photos. Returns
+// false when the object covers less than min_fraction or more than
+// max_fraction of the image (too small to see at the network's size, or
+// too large to paste onto a background).
+bool cutout_stamp(const std::string& path, const Image& rgb, const Image& mask, int max_side,
+                  Stamp* out, double min_fraction = 0.01, double max_fraction = 0.6);
+
 struct Rect {
   int x = 0, y = 0, width = 0, height = 0;
 };

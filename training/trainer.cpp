@@ -158,12 +158,39 @@ DrawnGroup sample_group(const Pool& pool, const TrainOptions& o, Rng& rng) {
   return {idx, &g};
 }
 
+// Frames cut out of each video of --cutout-stamps: spread over it, so they
+// show the object in different poses rather than near-duplicates.
+constexpr size_t kCutoutsPerVideo = 4;
+
+std::vector<Stamp> load_cutout_stamps(const TrainOptions& o, const Exclusions& ex) {
+  std::vector<Stamp> out;
+  size_t tried = 0;
+  for (const auto& root : o.cutout_stamps) {
+    Dataset d = load_any(root);
+    apply_exclusions(d, ex);
+    for (const auto& g : d.groups) {
+      const size_t n = g.samples.size(), take = std::min(n, kCutoutsPerVideo);
+      for (size_t k = 0; k < take; ++k) {
+        const Sample& s = g.samples[take == 1 ? 0 : k * (n - 1) / (take - 1)];
+        const LoadedSample ls = load_sample(s);
+        ++tried;
+        Stamp st;
+        if (cutout_stamp(s.image, ls.image, ls.mask, 256, &st)) out.push_back(std::move(st));
+        if (g_stop.load()) throw Interrupted();
+      }
+    }
+  }
+  say(o, std::to_string(out.size()) + " cut-out stamps from " + std::to_string(tried) +
+             " labelled images (the rest too small or too large)");
+  return out;
+}
+
 void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bool>& video,
-                bool with_distractors, Pool& pool) {
+                bool with_distractors, const std::vector<Stamp>& cutouts, Pool& pool) {
   Rng rng(o.seed * 0x9E3779B97F4A7C15ULL + 17);
   auto to_input = [&](const Image& im) { return resize(im, o.size, o.input_height()); };
   std::vector<Image> backgrounds;
-  const bool want_backgrounds = !o.stamps.empty() && o.synthetic_groups > 0;
+  const bool want_backgrounds = (!o.stamps.empty() || !cutouts.empty()) && o.synthetic_groups > 0;
   Progress prog("load", static_cast<int64_t>(data.num_samples()), 0, stderr, 10.0);
   int64_t done = 0;
   for (size_t gi = 0; gi < data.groups.size(); ++gi) {
@@ -228,10 +255,14 @@ void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bo
   if (!o.quiet) prog.finish();
   if (!want_backgrounds) return;
   std::vector<std::string> rejected;
-  const std::vector<Stamp> stamps = load_stamps(o.stamps, 256, &rejected);
+  std::vector<Stamp> stamps;
+  if (!o.stamps.empty()) stamps = load_stamps(o.stamps, 256, &rejected);
   say(o, std::to_string(stamps.size()) + " photo stamps kept, " + std::to_string(rejected.size()) +
              " rejected; " + std::to_string(backgrounds.size()) + " object-free backgrounds");
-  if (stamps.size() < 2) throw std::runtime_error(o.stamps + ": fewer than 2 usable photo stamps");
+  stamps.insert(stamps.end(), cutouts.begin(), cutouts.end());
+  if (stamps.size() < 2)
+    throw std::runtime_error(
+        "fewer than 2 usable stamps (photo stamps and cut-outs) for synthetic groups");
   if (static_cast<int>(backgrounds.size()) < o.synthetic_members)
     throw std::runtime_error("only " + std::to_string(backgrounds.size()) +
                              " object-free backgrounds for synthetic groups of " +
@@ -360,7 +391,8 @@ static TrainResult train_run(const TrainOptions& o) {
     if (o.stills_fraction < 0 || o.stills_fraction > 1)
       throw std::invalid_argument("--stills-fraction: 0 to 1");
     if (o.stills_views < 1) throw std::invalid_argument("--stills-views: at least 1");
-    if (!o.stamps.empty() && o.synthetic_groups > 0 && o.stills_fraction + o.synthetic_fraction > 1)
+    if ((!o.stamps.empty() || !o.cutout_stamps.empty()) && o.synthetic_groups > 0 &&
+        o.stills_fraction + o.synthetic_fraction > 1)
       throw std::invalid_argument(
           "--stills-fraction + --synthetic-fraction: at most 1 (both are shares of all steps)");
   }
@@ -470,7 +502,9 @@ static TrainResult train_run(const TrainOptions& o) {
 
   // --- pool
   Pool pool;
-  build_pool(o, data, video, cfg.uses_group(), pool);
+  const std::vector<Stamp> cutouts =
+      o.synthetic_groups > 0 ? load_cutout_stamps(o, ex) : std::vector<Stamp>();
+  build_pool(o, data, video, cfg.uses_group(), cutouts, pool);
   build_stills(o, stills, pool);
   TrainResult result;
   result.pool_stills = static_cast<int64_t>(pool.stills.size());
@@ -856,6 +890,7 @@ static TrainResult train_run(const TrainOptions& o) {
   // Only when not the default, so a default run's file stays as it was.
   if (o.batch_groups != 1) prov["recipe"]["batch_groups"] = o.batch_groups;
   if (o.weight_average > 0) prov["recipe"]["weight_average"] = o.weight_average;
+  if (!cutouts.empty()) prov["recipe"]["cutout_stamps"] = cutouts.size();
   if (!pool.stills.empty()) {
     prov["stills"] = pool.stills.size();
     prov["recipe"]["stills_fraction"] = o.stills_fraction;

@@ -25,9 +25,13 @@ struct TrainOptions {
   // becomes a group of `stills_views` differently framed views of itself,
   // made once when the pool is built (see build_stills in trainer.cpp).
   std::vector<std::string> stills;
-  double stills_fraction = 0.2;         // of all training steps, when there are stills
-  int stills_views = 6;                 // views per still in the pool
-  std::string stamps;                   // photo stamp folder ("" = no synthetic groups)
+  double stills_fraction = 0.2;  // of all training steps, when there are stills
+  int stills_views = 6;          // views per still in the pool
+  std::string stamps;            // photo stamp folder ("" = no synthetic groups)
+  // Labelled datasets (any layout load_any reads) whose masked objects are cut
+  // out and join the photo stamps of the synthetic groups: a whole still, or
+  // kCutoutsPerVideo frames spread over a video. Exclusions apply to them.
+  std::vector<std::string> cutout_stamps;
   int synthetic_groups = 500;           // groups in the pool
   int synthetic_members = 6;            // images per synthetic pool group
   double synthetic_fraction = 0.5;      // of training steps
