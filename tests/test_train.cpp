@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -141,15 +142,20 @@ TEST(Train, TinyRunWritesALoadableModelWithProvenance) {
   const auto out = net->forward(torch::rand({3, 3, 64, 64}));
   EXPECT_EQ(out.masks.sizes(), torch::IntArrayRef({3, 1, 64, 64}));
 
-  // log.csv has training and validation rows.
+  // log.csv has training and validation rows, all with the header's columns.
   std::ifstream log(fs::path(o.work_dir) / "log.csv");
   std::string line, all;
-  int rows = 0;
+  int rows = 0, validations = 0;
   while (std::getline(log, line)) {
+    if (rows == 0)
+      EXPECT_EQ(line, "step,lr,loss,bce,coperceptual,elapsed_s,val_sm,val_mae,val_iou,val_f");
+    EXPECT_EQ(std::count(line.begin(), line.end(), ','), 9) << line;
+    if (rows > 0 && line.back() != ',') ++validations;
     ++rows;
     all += line + "\n";
   }
   EXPECT_GE(rows, 3) << all;
+  EXPECT_GE(validations, 1) << all;
 
   // Never overwrites the final model without --force.
   try {

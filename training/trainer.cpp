@@ -622,7 +622,7 @@ static TrainResult train_run(const TrainOptions& o) {
     if (o.resume) say(o, "no checkpoint in " + work + ": starting from step 0");
     if (main) {
       write_file_atomic(log_path,
-                        "step,lr,loss,bce,coperceptual,elapsed_s,val_sm,val_mae,val_iou\n");
+                        "step,lr,loss,bce,coperceptual,elapsed_s,val_sm,val_mae,val_iou,val_f\n");
       fs::remove(best_path);
     }
   }
@@ -770,7 +770,7 @@ static TrainResult train_run(const TrainOptions& o) {
     if (!std::isnan(coperc)) ema_c = ema_c == 0 ? coperc : 0.9 * ema_c + 0.1 * coperc;
     if (main && st.step % o.log_every == 0)
       log << st.step << "," << lr << "," << lv << "," << bv << ","
-          << (std::isnan(coperc) ? "" : std::to_string(coperc)) << "," << elapsed() << ",,,"
+          << (std::isnan(coperc) ? "" : std::to_string(coperc)) << "," << elapsed() << ",,,,"
           << std::endl;  // flushed, so a user can follow (tail, plot) a long run
 
     const bool last = st.step == o.steps;
@@ -781,7 +781,7 @@ static TrainResult train_run(const TrainOptions& o) {
         const ValidationResult v =
             validator->run(*net, device, o.freeze_backbone && o.finetune_last_blocks == 0);
         log << st.step << "," << lr << ",,,," << elapsed() << "," << v.s_measure << "," << v.mae
-            << "," << v.iou << "\n";
+            << "," << v.iou << "," << v.boundary_f << "\n";
         log.flush();
         std::string mark;
         if (v.s_measure > st.best_score) {
