@@ -56,7 +56,7 @@ exec "$train" \
   --backbone mobilenet_v2 --backbone-weights "$shared/weights/mobilenet_v2_1.0_224_quant.tflite" \
   --finetune-last-blocks 7 --backbone-lr-scale 0.1 --mirror \
   --feature-cache "$build/train-default.features.bin" \
-  --variant rcau --size 224 --min-group 2 --max-group 8 \
+  --variant rcau --size 224 --sir-channels 128 --decoder-channels 128 --min-group 2 --max-group 8 \
   --optimizer adam --lr 3e-4 --schedule cosine --warmup 100 --steps 4000 \
   --lambda 0 --iou-weight 1 --boundary-weight 5 --decoder-context \
   --val-every 500 --checkpoint-every 250 \
