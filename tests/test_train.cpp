@@ -147,8 +147,9 @@ TEST(Train, TinyRunWritesALoadableModelWithProvenance) {
   std::string line, all;
   int rows = 0, validations = 0;
   while (std::getline(log, line)) {
-    if (rows == 0)
+    if (rows == 0) {
       EXPECT_EQ(line, "step,lr,loss,bce,coperceptual,elapsed_s,val_sm,val_mae,val_iou,val_f");
+    }
     EXPECT_EQ(std::count(line.begin(), line.end(), ','), 9) << line;
     if (rows > 0 && line.back() != ',') ++validations;
     ++rows;
@@ -562,6 +563,17 @@ TEST(Train, BadOptionsAndDataGiveClearErrors) {
     FAIL();
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("nowhere"), std::string::npos) << e.what();
+  }
+  o = tiny_options("bad4");
+  o.weight_average = 1.0;  // would never move from the initial weights
+  EXPECT_THROW(run_training(o), std::invalid_argument);
+  o = tiny_options("bad5");
+  o.cutout_stamps = {(root() / "no-cutouts").string()};
+  try {
+    run_training(o);
+    FAIL();
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("no-cutouts"), std::string::npos) << e.what();
   }
 }
 

@@ -386,6 +386,9 @@ static TrainResult train_run(const TrainOptions& o) {
     throw std::invalid_argument("--schedule: cosine, step or constant, not '" + o.schedule + "'");
   if (o.batch_groups < 1) throw std::invalid_argument("--batch-groups: at least 1");
   if (o.log_every < 1) throw std::invalid_argument("--log-every: at least 1");
+  if (!(o.weight_average >= 0 && o.weight_average < 1))
+    throw std::invalid_argument("--weight-average: a decay in [0, 1), not " +
+                                std::to_string(o.weight_average));
   if (o.dist_timeout_s <= 0) throw std::invalid_argument("--dist-timeout: positive seconds");
   if (!o.stills.empty()) {
     if (o.stills_fraction < 0 || o.stills_fraction > 1)
