@@ -20,7 +20,9 @@ if [ $# -gt 0 ] && [ "$1" != "--" ]; then
   shift
 fi
 [ "${1:-}" = "--" ] && shift
-davis=${COSAL_SHARED_DIR:-$src/../shared}/data/davis2016
+# Relative to the current folder: cosal-eval's summary.json records the
+# paths, and a committed summary should not carry the machine's checkout.
+davis=$(realpath -m --relative-to=. "${COSAL_SHARED_DIR:-$src/../shared}/data/davis2016")
 
 if [ -e "$out" ]; then
   echo "eval-element.sh: $out exists; remove it or choose another folder" >&2
