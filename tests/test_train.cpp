@@ -545,36 +545,30 @@ TEST(Train, StopRequestCheckpointsAndResumes) {
 }
 
 TEST(Train, BadOptionsAndDataGiveClearErrors) {
+  // The run fails with an error that names what was wrong.
+  auto expect_error_naming = [](const TrainOptions& bad, const std::string& name) {
+    try {
+      run_training(bad);
+      ADD_FAILURE() << "no error naming " << name;
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
+  };
   TrainOptions o = tiny_options("bad");
   o.val_groups = {"no-such-sequence"};
-  try {
-    run_training(o);
-    FAIL();
-  } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("no-such-sequence"), std::string::npos) << e.what();
-  }
+  expect_error_naming(o, "no-such-sequence");
   o = tiny_options("bad2");
   o.optimizer = "rmsprop";
   EXPECT_THROW(run_training(o), std::invalid_argument);
   o = tiny_options("bad3");
   o.davis = {(root() / "nowhere").string()};
-  try {
-    run_training(o);
-    FAIL();
-  } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("nowhere"), std::string::npos) << e.what();
-  }
+  expect_error_naming(o, "nowhere");
   o = tiny_options("bad4");
   o.weight_average = 1.0;  // would never move from the initial weights
   EXPECT_THROW(run_training(o), std::invalid_argument);
   o = tiny_options("bad5");
   o.cutout_stamps = {(root() / "no-cutouts").string()};
-  try {
-    run_training(o);
-    FAIL();
-  } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("no-cutouts"), std::string::npos) << e.what();
-  }
+  expect_error_naming(o, "no-cutouts");
 }
 
 // Removes the generated tree once all tests ran.

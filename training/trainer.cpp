@@ -505,8 +505,9 @@ static TrainResult train_run(const TrainOptions& o) {
 
   // --- pool
   Pool pool;
-  const std::vector<Stamp> cutouts =
-      o.synthetic_groups > 0 ? load_cutout_stamps(o, ex) : std::vector<Stamp>();
+  const std::vector<Stamp> cutouts = o.synthetic_groups > 0 && !o.cutout_stamps.empty()
+                                         ? load_cutout_stamps(o, ex)
+                                         : std::vector<Stamp>();
   build_pool(o, data, video, cfg.uses_group(), cutouts, pool);
   build_stills(o, stills, pool);
   TrainResult result;
