@@ -569,6 +569,29 @@ TEST(Train, BadOptionsAndDataGiveClearErrors) {
   o = tiny_options("bad5");
   o.cutout_stamps = {(root() / "no-cutouts").string()};
   expect_error_naming(o, "no-cutouts");
+  o = tiny_options("bad6");
+  o.motion_input = true;  // its maps belong to the pool's fixed frames
+  o.augment = true;
+  expect_error_naming(o, "--motion-input");
+}
+
+// --motion-input: the cached run trains a decoder that takes the motion cue,
+// validates through the stream processor (which attaches it) and says so in
+// the file's config and recipe.
+TEST(Train, MotionInputTrainsAndReachesTheModelFile) {
+  TrainOptions o = tiny_options("motion");
+  o.val_groups = {"seq2"};
+  o.val_every = 4;
+  o.steps = 4;
+  o.motion_input = true;
+  const TrainResult r = run_training(o);
+  EXPECT_EQ(r.steps, 4);
+  EXPECT_GE(r.best_score, 0.0);
+  std::map<std::string, std::string> meta;
+  Rcan net = load_rcan(o.out, &meta);
+  EXPECT_TRUE(net->config().motion_input);
+  EXPECT_TRUE(static_cast<bool>(net->decoder->motion_proj));
+  EXPECT_EQ(nlohmann::json::parse(meta["cosal.provenance"])["recipe"]["motion_input"], true);
 }
 
 // Removes the generated tree once all tests ran.

@@ -22,6 +22,7 @@
 #include "feature_cache.h"
 #include "losses.h"
 #include "mobilenet_v2.h"
+#include "motion_cue.h"
 #include "progress.h"
 #include "random.h"
 #include "rcan.h"
@@ -288,6 +289,29 @@ void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bo
   }
 }
 
+// The motion cue of every frame of the pool's video groups against the
+// previous frame of its group (the stored frames are every second DAVIS
+// frame: MotionCue::kGap at inference). Returns the frames given one.
+int64_t add_motion(Pool& pool) {
+  int64_t n = 0;
+  std::vector<float> map(static_cast<size_t>(pool.cache.width()) * pool.cache.height());
+  for (const auto& pg : pool.real) {
+    if (!pg.video) continue;
+    std::vector<uint8_t> previous;
+    for (int64_t item : pg.items) {
+      std::vector<uint8_t> y = pool.cache.luma(item);
+      if (!previous.empty()) {
+        residual_motion(previous.data(), y.data(), static_cast<int>(pool.cache.width()),
+                        static_cast<int>(pool.cache.height()), map.data());
+        pool.cache.set_motion(item, map.data());
+        ++n;
+      }
+      previous = std::move(y);
+    }
+  }
+  return n;
+}
+
 // --stills: each photograph becomes a group of o.stills_views views of
 // itself (still_views: a camera moving over a still scene, so the RCAU sees
 // one common object). They are drawn once, here, so that the frozen
@@ -463,6 +487,7 @@ static TrainResult train_run(const TrainOptions& o) {
   cfg.sir_channels = o.sir_channels;
   cfg.decoder_channels = o.decoder_channels;
   cfg.decoder_context = o.decoder_context;
+  cfg.motion_input = o.motion_input;
   cfg.input_width = o.size;
   cfg.input_height = o.input_height();
   Rcan net(cfg);
@@ -499,6 +524,10 @@ static TrainResult train_run(const TrainOptions& o) {
                        o.finetune_last_blocks <= kBlocksAfterStride8;
   // Augmented images change every step, so they are encoded every step.
   const bool cached = o.freeze_backbone && !o.augment && (o.finetune_last_blocks == 0 || partial);
+  if (o.motion_input && o.augment)
+    throw std::invalid_argument(
+        "--motion-input needs the pool's fixed frames: a per-step --augment crop would move "
+        "each frame away from the one its motion was measured against");
   auto mnv2 = std::dynamic_pointer_cast<MobileNetV2Impl>(net->backbone);
   net->train();
   net->backbone->eval();
@@ -510,6 +539,14 @@ static TrainResult train_run(const TrainOptions& o) {
                                          : std::vector<Stamp>();
   build_pool(o, data, video, cfg.uses_group(), cutouts, pool);
   build_stills(o, stills, pool);
+  if (o.motion_input) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const int64_t n = add_motion(pool);
+    say(o, "motion cue: " + std::to_string(n) + " frames in " +
+               std::to_string(
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) +
+               " s");
+  }
   TrainResult result;
   result.pool_stills = static_cast<int64_t>(pool.stills.size());
   result.pool_real_groups = static_cast<int64_t>(pool.real.size());
@@ -717,7 +754,9 @@ static TrainResult train_run(const TrainOptions& o) {
         f = net->encode(images);
       }
       const double c_fetched = cpu_seconds();
-      const RcanOutput out = net->forward_features(f, o.input_height(), o.size);
+      const RcanOutput out =
+          net->forward_features(f, o.input_height(), o.size,
+                                o.motion_input ? pool.cache.motion(idx, device) : torch::Tensor());
       const torch::Tensor pixel_weights =
           o.boundary_weight > 0 ? boundary_weights(gt, o.boundary_weight, boundary_kernel)
                                 : torch::Tensor();
@@ -884,6 +923,7 @@ static TrainResult train_run(const TrainOptions& o) {
                     {"backbone_lr_scale", o.backbone_lr_scale},
                     {"mirror", o.mirror},
                     {"augment", o.augment},
+                    {"motion_input", o.motion_input},
                     {"still_fraction", o.still_fraction},
                     {"boundary_weight", o.boundary_weight},
                     {"real_crops", o.real_crops},
