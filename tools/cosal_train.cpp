@@ -191,6 +191,8 @@ int main(int argc, char** argv) {
            "Dilated conv + image pooling in the decoder (large objects; not in the paper)"),
       flag("motion-input", &motion_input,
            "The decoder also takes each frame's motion cue (optical flow minus the camera's)"),
+      real("appearance-dropout", &o.appearance_dropout,
+           "Probability of a step without the stride-16 features (modality dropout; 0)", "P"),
       {"no-freeze-backbone", 0, G_OPTION_FLAG_REVERSE, G_OPTION_ARG_NONE, &freeze_backbone,
        "Train the backbone too (no feature cache; GPU advised)", nullptr},
       integer("finetune-last-blocks", &o.finetune_last_blocks,

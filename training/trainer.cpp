@@ -112,6 +112,7 @@ double learning_rate(const TrainOptions& o, int64_t step) {
 struct DrawnGroup {
   std::vector<int64_t> idx;  // pool items, in group order
   const PoolGroup* group = nullptr;
+  bool drop_appearance = false;  // --appearance-dropout drew this group
 };
 
 DrawnGroup sample_group(const Pool& pool, const TrainOptions& o, Rng& rng) {
@@ -410,6 +411,9 @@ static TrainResult train_run(const TrainOptions& o) {
     throw std::invalid_argument("--schedule: cosine, step or constant, not '" + o.schedule + "'");
   if (o.batch_groups < 1) throw std::invalid_argument("--batch-groups: at least 1");
   if (o.log_every < 1) throw std::invalid_argument("--log-every: at least 1");
+  if (!(o.appearance_dropout >= 0 && o.appearance_dropout < 1))
+    throw std::invalid_argument("--appearance-dropout: a probability in [0, 1), got " +
+                                std::to_string(o.appearance_dropout));
   if (!(o.weight_average >= 0 && o.weight_average < 1))
     throw std::invalid_argument("--weight-average: a decay in [0, 1), not " +
                                 std::to_string(o.weight_average));
@@ -724,6 +728,8 @@ static TrainResult train_run(const TrainOptions& o) {
     std::vector<uint64_t> augment_seeds;
     for (int64_t g = 0; g < global_batch; ++g) {
       drawn.push_back(sample_group(pool, o, rng));
+      // Drawn only when asked: the default's draws stay those of before.
+      if (o.appearance_dropout > 0) drawn.back().drop_appearance = rng.chance(o.appearance_dropout);
       if (o.augment && global_batch > 1) augment_seeds.push_back(rng.next());
     }
     double fetch_s = 0, forward_s = 0, backward_s = 0;
@@ -753,6 +759,9 @@ static TrainResult train_run(const TrainOptions& o) {
         }
         f = net->encode(images);
       }
+      // Modality dropout: without X_n (so S_n and G too) the mask must come
+      // from the skips and the motion cue, which then cannot be ignored.
+      if (sample.drop_appearance) f.x = torch::zeros_like(f.x);
       const double c_fetched = cpu_seconds();
       const RcanOutput out =
           net->forward_features(f, o.input_height(), o.size,
@@ -924,6 +933,7 @@ static TrainResult train_run(const TrainOptions& o) {
                     {"mirror", o.mirror},
                     {"augment", o.augment},
                     {"motion_input", o.motion_input},
+                    {"appearance_dropout", o.appearance_dropout},
                     {"still_fraction", o.still_fraction},
                     {"boundary_weight", o.boundary_weight},
                     {"real_crops", o.real_crops},
