@@ -40,9 +40,8 @@ DecoderImpl::DecoderImpl(const DecoderOptions& options) : options_(options) {
   if (options_.skip_channels.size() != options_.skip_strides.size())
     throw std::invalid_argument("decoder: skip_channels and skip_strides differ in length");
   int64_t ch = options_.channels;
-  conv_in = register_module(
-      "conv_in",
-      conv3x3(options_.sir_channels + options_.group_channels + (options_.motion ? 1 : 0), ch));
+  conv_in =
+      register_module("conv_in", conv3x3(options_.sir_channels + options_.group_channels, ch));
   conv_mid = register_module("conv_mid", conv3x3(ch, ch));
   if (options_.context) {
     context_dilated = register_module(
@@ -75,48 +74,21 @@ DecoderImpl::DecoderImpl(const DecoderOptions& options) : options_(options) {
     ch = next;
     stages.push_back(st);
   }
-  if (options_.motion) {
-    // Its input channels: those entering the finest stage's upsampling.
-    const int64_t finest_in = stages.empty() ? ch : stages.back().up->options.in_channels();
-    // No bias: an all-zero map ("no motion known") then adds nothing, the
-    // same as an undefined one.
-    motion_proj = register_module(
-        "motion_proj", nn::Conv2d(nn::Conv2dOptions(1, finest_in, 3).padding(1).bias(false)));
-  }
   logits = register_module("logits", conv3x3(ch, 1));
 }
 
 torch::Tensor DecoderImpl::forward(const torch::Tensor& s, const torch::Tensor& g,
                                    const std::vector<torch::Tensor>& skips, int64_t height,
-                                   int64_t width, const torch::Tensor& motion) {
-  std::vector<torch::Tensor> in{s};
-  if (options_.group_channels > 0) in.push_back(g);
-  torch::Tensor m;  // the motion map at the finest stage's grid
-  if (options_.motion) {
-    if (motion.defined()) {
-      TORCH_CHECK(motion.dim() == 4 && motion.size(0) == s.size(0) && motion.size(1) == 1,
-                  "decoder: motion must be [N,1,H,W], got ", motion.sizes());
-      in.push_back(F::adaptive_avg_pool2d(motion.to(s.dtype()),
-                                          F::AdaptiveAvgPool2dFuncOptions({s.size(2), s.size(3)})));
-      m = motion.to(s.dtype());
-    } else {
-      in.push_back(torch::zeros({s.size(0), 1, s.size(2), s.size(3)}, s.options()));
-    }
-  }
-  auto x = in.size() == 1 ? s : torch::cat(in, 1);
+                                   int64_t width) {
+  auto x = options_.group_channels > 0 ? torch::cat({s, g}, 1) : s;
   x = torch::relu(conv2d(conv_in, x));
   x = torch::relu(conv2d(conv_mid, x));
   if (context_dilated) {
     x = x + torch::relu(conv2d(context_dilated, x)) +
         torch::relu(conv2d(context_pool, x.mean({2, 3}, /*keepdim=*/true)));
   }
-  for (size_t i = 0; i < stages.size(); ++i) {
-    auto& st = stages[i];
+  for (auto& st : stages) {
     x = conv_transpose2d_x2(st.up, x);
-    if (motion_proj && m.defined() && i + 1 == stages.size()) {
-      x = x + conv2d(motion_proj, F::adaptive_avg_pool2d(
-                                      m, F::AdaptiveAvgPool2dFuncOptions({x.size(2), x.size(3)})));
-    }
     if (st.skip_proj) {
       TORCH_CHECK(st.skip_index < static_cast<int64_t>(skips.size()), "decoder: missing skip ",
                   st.skip_index);

@@ -20,11 +20,6 @@ struct DecoderOptions {
   // 3) + ReLU(1x1 conv of the global mean). Large objects need it: two 3x3
   // convs see only 5x5 cells (80 px at 224), less than a close-up car.
   bool context = false;
-  // A motion map [N,1,H,W] (motion_cue.h) enters twice: averaged to the
-  // backbone stride as one more channel of the first conv's input (which
-  // object moves), and through a 3x3 conv added at the finest stage (where
-  // its edge is).
-  bool motion = false;
   std::vector<int64_t> skip_channels;  // finest first, as BackboneFeatures::skips
   std::vector<int64_t> skip_strides;
 };
@@ -33,12 +28,9 @@ class DecoderImpl : public torch::nn::Module {
  public:
   explicit DecoderImpl(const DecoderOptions& options);
   // s: [N,sir,h,w]; g: [N,C,h,w] (ignored without group input); skips as the
-  // backbone gives them; motion [N,1,height,width] or undefined (no motion
-  // known: zeros; ignored without motion input). Returns logits
-  // [N,1,height,width].
+  // backbone gives them. Returns logits [N,1,height,width].
   torch::Tensor forward(const torch::Tensor& s, const torch::Tensor& g,
-                        const std::vector<torch::Tensor>& skips, int64_t height, int64_t width,
-                        const torch::Tensor& motion = {});
+                        const std::vector<torch::Tensor>& skips, int64_t height, int64_t width);
   const DecoderOptions& options() const { return options_; }
   // The stride of the logits conv (the finest skip's, or stride / 4).
   int64_t output_stride() const { return output_stride_; }
@@ -58,7 +50,6 @@ class DecoderImpl : public torch::nn::Module {
     torch::nn::Conv2d conv{nullptr};
   };
   std::vector<Stage> stages;
-  torch::nn::Conv2d motion_proj{nullptr};  // only with options.motion
   torch::nn::Conv2d logits{nullptr};
 
  private:

@@ -121,25 +121,6 @@ class RcanModel final : public Model {
     return on_device([&] { return encode_here(frames); });
   }
 
-  Features with_motion(const Features& frame, const float* motion, int width,
-                       int height) const override {
-    const Features::Impl& fi = features(frame);
-    if (!motion) throw ModelError("with_motion: null motion map");
-    if (width != fi.width || height != fi.height)
-      throw ModelError("motion map " + std::to_string(width) + "x" + std::to_string(height) +
-                       " does not match the frame's " + std::to_string(fi.width) + "x" +
-                       std::to_string(fi.height));
-    auto impl = std::make_shared<Features::Impl>(fi);
-    on_device([&] {
-      c10::InferenceMode guard;
-      auto m = torch::from_blob(const_cast<float*>(motion), {1, 1, height, width}, torch::kFloat)
-                   .to(device_, half_ ? torch::kHalf : torch::kFloat, /*non_blocking=*/false,
-                       /*copy=*/true);
-      impl->motion = m;
-    });
-    return Features(std::move(impl));
-  }
-
   void update(GroupState& state, const Features& frame) const override {
     on_device([&] { update_here(state, frame); });
   }
@@ -214,7 +195,7 @@ class RcanModel final : public Model {
       check_group(state.impl().g, fi);
       g = state.impl().g;
     }
-    auto masks = torch::sigmoid(net_->decode(fi.f, g, fi.height, fi.width, fi.motion));
+    auto masks = torch::sigmoid(net_->decode(fi.f, g, fi.height, fi.width));
     copy_out(masks, mask);
   }
 
@@ -240,7 +221,6 @@ class RcanModel final : public Model {
     info_.input_height = static_cast<int>(cfg.input_height);
     info_.size_multiple = static_cast<int>(net_->backbone->stride());
     info_.uses_group = cfg.uses_group();
-    info_.motion_input = cfg.motion_input;
     auto prov = metadata.find("cosal.provenance");
     if (prov != metadata.end()) info_.provenance = prov->second;
     for (const auto& t : net_->parameters()) weight_bytes_ += t.numel() * t.element_size();
@@ -393,13 +373,11 @@ std::string Model::default_path() {
 }
 
 void write_random_model(const std::string& path, const std::string& backbone,
-                        const std::string& variant, int input_size, uint64_t seed,
-                        bool motion_input) {
+                        const std::string& variant, int input_size, uint64_t seed) {
   try {
     RcanConfig cfg;
     cfg.backbone = backbone;
     cfg.variant = variant;
-    cfg.motion_input = motion_input;
     cfg.input_width = cfg.input_height = input_size;
     torch::manual_seed(seed);
     Rcan net(cfg);

@@ -40,9 +40,6 @@ struct ModelInfo {
   int input_height = 0;
   int size_multiple = 16;
   bool uses_group = true;  // false for the single-image baseline
-  // Whether decode() reads a motion map attached with Model::with_motion
-  // (the stream processor attaches one when this is set).
-  bool motion_input = false;
   std::string provenance;  // training command / data, from the file's metadata
 
   // The network input size for a width x height frame: `long_side` on the
@@ -103,11 +100,6 @@ class Model {
   // Backbone on a batch of frames, all of the same size (a multiple of
   // info().size_multiple). Thread-safe.
   virtual std::vector<Features> encode(const std::vector<RgbView>& frames) const = 0;
-  // `frame` with its motion map (motion_cue.h): width*height floats in
-  // [0, 1] at the frame's encoded size. Features without one decode as if
-  // no motion were known. Throws ModelError on a size mismatch.
-  virtual Features with_motion(const Features& frame, const float* motion, int width,
-                               int height) const = 0;
   // One RCAU step: G_n from G_{n-1} and X_n (G_0 = X_1 when state is empty).
   virtual void update(GroupState& state, const Features& frame) const = 0;
   // reset + update over `window` in order: the group feature of a window.
@@ -116,8 +108,7 @@ class Model {
   // values in [0, 1], row-major into `mask` (width*height floats). An empty
   // state decodes against the frame's own features (a group of one).
   virtual void decode(const GroupState& state, const Features& frame, float* mask) const = 0;
-  // Whole-group forward, for tools and tests: masks for N frames of one group
-  // (without the motion cue: the stream processor is what attaches it).
+  // Whole-group forward, for tools and tests: masks for N frames of one group.
   virtual std::vector<std::vector<float>> forward_group(
       const std::vector<RgbView>& frames) const = 0;
   // Bytes of weights held (for the "instances share weights" check).
@@ -126,11 +117,10 @@ class Model {
 
 // Writes a randomly initialised model file (for tests and for trying the
 // plumbing without trained weights). backbone: "tiny" (a small CNN made for
-// fast tests), "mobilenet_v2", "vgg16"; input_size: the native square size;
-// motion_input: a decoder that takes the motion cue (RcanConfig).
+// fast tests), "mobilenet_v2", "vgg16"; input_size: the native square size.
 void write_random_model(const std::string& path, const std::string& backbone = "tiny",
-                        const std::string& variant = "rcau", int input_size = 64, uint64_t seed = 0,
-                        bool motion_input = false);
+                        const std::string& variant = "rcau", int input_size = 64,
+                        uint64_t seed = 0);
 
 // Process-wide settings: the library never changes them by itself; an
 // application (or the element, for a property the user set) chooses them.

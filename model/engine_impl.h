@@ -16,7 +16,6 @@ namespace cosal {
 // One frame's backbone output, batch dimension 1, on the model's device.
 struct Features::Impl {
   BackboneFeatures f;
-  torch::Tensor motion;  // [1,1,height,width] or undefined (Model::with_motion)
   int width = 0;
   int height = 0;
 };

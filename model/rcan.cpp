@@ -36,7 +36,6 @@ RcanImpl::RcanImpl(const RcanConfig& cfg) : cfg_(cfg) {
   d.group_channels = cfg_.uses_group() ? c : 0;
   d.channels = cfg_.decoder_channels;
   d.context = cfg_.decoder_context;
-  d.motion = cfg_.motion_input;
   d.stride = stride;
   d.skip_channels = backbone->skip_channels();
   d.skip_strides = backbone->skip_strides();
@@ -68,7 +67,7 @@ torch::Tensor RcanImpl::group_feature(const torch::Tensor& x) {
 }
 
 torch::Tensor RcanImpl::decode(const BackboneFeatures& f, const torch::Tensor& g, int64_t height,
-                               int64_t width, const torch::Tensor& motion) {
+                               int64_t width) {
   auto s = sir(f.x);
   torch::Tensor gn;
   if (cfg_.uses_group()) {
@@ -78,14 +77,13 @@ torch::Tensor RcanImpl::decode(const BackboneFeatures& f, const torch::Tensor& g
                 "]");
     gn = g.expand({f.x.size(0), -1, -1, -1});
   }
-  return decoder(s, gn, f.skips, height, width, motion);
+  return decoder(s, gn, f.skips, height, width);
 }
 
-RcanOutput RcanImpl::forward_features(const BackboneFeatures& f, int64_t height, int64_t width,
-                                      const torch::Tensor& motion) {
+RcanOutput RcanImpl::forward_features(const BackboneFeatures& f, int64_t height, int64_t width) {
   RcanOutput out;
   out.group = group_feature(f.x);
-  out.logits = decode(f, out.group, height, width, motion);
+  out.logits = decode(f, out.group, height, width);
   out.masks = torch::sigmoid(out.logits);
   return out;
 }

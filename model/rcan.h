@@ -26,10 +26,7 @@ class RcanImpl : public torch::nn::Module {
   explicit RcanImpl(const RcanConfig& cfg);
   RcanOutput forward(const torch::Tensor& images);  // one group [N,3,H,W], RGB in [0,1]
   // From cached backbone features (frozen-backbone training): same as forward.
-  // motion: the frames' motion maps [N,1,height,width] (motion_cue.h), or
-  // undefined (no motion known); used with config().motion_input only.
-  RcanOutput forward_features(const BackboneFeatures& f, int64_t height, int64_t width,
-                              const torch::Tensor& motion = {});
+  RcanOutput forward_features(const BackboneFeatures& f, int64_t height, int64_t width);
   BackboneFeatures encode(const torch::Tensor& images);
   // One RCAU (or ConvGRU) step. g_prev undefined -> returns x (G_0 = X_1). x: [1,C,h,w]
   torch::Tensor group_step(const torch::Tensor& g_prev, const torch::Tensor& x);
@@ -37,7 +34,7 @@ class RcanImpl : public torch::nn::Module {
   torch::Tensor group_feature(const torch::Tensor& x);
   // Logits [N,1,H,W] for the frames of f against g ([1,C,h,w], broadcast to N); baseline ignores g.
   torch::Tensor decode(const BackboneFeatures& f, const torch::Tensor& g, int64_t height,
-                       int64_t width, const torch::Tensor& motion = {});
+                       int64_t width);
   const RcanConfig& config() const { return cfg_; }
 
   std::shared_ptr<BackboneImpl> backbone;  // registered as "backbone"

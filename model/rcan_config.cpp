@@ -54,7 +54,6 @@ std::string RcanConfig::to_json() const {
   j["sir_channels"] = sir_channels;
   j["decoder_channels"] = decoder_channels;
   if (decoder_context) j["decoder_context"] = true;  // absent = false, as older files
-  if (motion_input) j["motion_input"] = true;
   j["input_width"] = input_width;
   j["input_height"] = input_height;
   return j.dump();
@@ -82,11 +81,6 @@ RcanConfig RcanConfig::from_json(const std::string& text) {
         throw std::invalid_argument("config key \"" + key + "\" must be an integer");
       out = v.get<int64_t>();
     };
-    auto want_bool = [&](bool& out) {
-      if (!v.is_boolean())
-        throw std::invalid_argument("config key \"" + key + "\" must be a boolean");
-      out = v.get<bool>();
-    };
     if (key == "backbone")
       want_string(cfg.backbone);
     else if (key == "variant")
@@ -95,11 +89,11 @@ RcanConfig RcanConfig::from_json(const std::string& text) {
       want_int(cfg.sir_channels);
     else if (key == "decoder_channels")
       want_int(cfg.decoder_channels);
-    else if (key == "decoder_context")
-      want_bool(cfg.decoder_context);
-    else if (key == "motion_input")
-      want_bool(cfg.motion_input);
-    else if (key == "input_width")
+    else if (key == "decoder_context") {
+      if (!v.is_boolean())
+        throw std::invalid_argument("config key \"" + key + "\" must be a boolean");
+      cfg.decoder_context = v.get<bool>();
+    } else if (key == "input_width")
       want_int(cfg.input_width);
     else if (key == "input_height")
       want_int(cfg.input_height);

@@ -20,9 +20,6 @@ struct RcanConfig {
   // and an image-pooling branch, DeepLab's ASPP reduced to two branches).
   // Off in files made before it existed (their config lacks the key).
   bool decoder_context = false;
-  // A motion cue (motion_cue.h) as a decoder input beside [S_n, G]. Off in
-  // files made before it existed.
-  bool motion_input = false;
   // The native (training) size: fixes the grid of the RCAU's spatial
   // attention FC. Inference works at any multiple of the backbone's stride.
   int64_t input_width = 224, input_height = 224;
@@ -39,8 +36,7 @@ struct RcanConfig {
   bool operator==(const RcanConfig& o) const {
     return backbone == o.backbone && variant == o.variant && sir_channels == o.sir_channels &&
            decoder_channels == o.decoder_channels && decoder_context == o.decoder_context &&
-           motion_input == o.motion_input && input_width == o.input_width &&
-           input_height == o.input_height;
+           input_width == o.input_width && input_height == o.input_height;
   }
   bool operator!=(const RcanConfig& o) const { return !(*this == o); }
 };

@@ -39,11 +39,6 @@ void StreamProcessor::push(const Model& model, const RgbView& frame) {
       scene_cut_.observe(frame.data, frame.width, frame.height, frame.stride);
     }
   }
-  if (model.info().motion_input) {
-    // After a cut: the new group's first frame has no earlier frame.
-    motion_.observe(frame, &motion_map_);
-    encoded[0] = model.with_motion(encoded[0], motion_map_.data(), frame.width, frame.height);
-  }
   append(model, std::move(encoded[0]));
 }
 
@@ -95,7 +90,6 @@ bool StreamProcessor::new_group(const Model& model) {
   if (had_state) group_resets_.store(group_resets() + 1, std::memory_order_relaxed);
   window_.reset();
   scene_cut_.reset();
-  motion_.reset();
   have_previous_ = false;
   return had_state;
 }
@@ -105,7 +99,6 @@ void StreamProcessor::clear() {
   completed_.clear();
   window_.reset();
   scene_cut_.reset();
-  motion_.reset();
   have_previous_ = false;
 }
 

@@ -21,7 +21,6 @@
 
 #include "engine.h"
 #include "group_window.h"
-#include "motion_cue.h"
 #include "scene_cut.h"
 
 namespace cosal {
@@ -52,14 +51,13 @@ class StreamProcessor {
   void set_live_options(int refresh_interval, double smoothing, double scene_cut_threshold);
   const StreamOptions& options() const { return options_; }
 
-  // Encodes `frame` with `model` and appends it, with its motion map when the
-  // model takes one (ModelInfo::motion_input). A scene cut first completes
+  // Encodes `frame` with `model` and appends it. A scene cut first completes
   // the frames still pending in the old group (their masks come out first),
   // then starts a new group. Throws ModelError (nothing is appended then).
   void push(const Model& model, const RgbView& frame);
   // The same with features the caller encoded with `model` (a validation
-  // that caches a frozen backbone's output); no scene-cut detection and no
-  // motion cue, which need pixels: the caller attaches motion itself.
+  // that caches a frozen backbone's output); no scene-cut detection, which
+  // needs pixels.
   void push(const Model& model, Features features);
 
   // Frames pushed whose masks have not been popped yet.
@@ -100,8 +98,6 @@ class StreamProcessor {
   StreamOptions options_;
   GroupWindow window_;
   SceneCut scene_cut_;
-  MotionCue motion_;
-  std::vector<float> motion_map_;  // reused per frame
   // Masks of frames completed by a new group, oldest first.
   std::deque<std::vector<float>> completed_;
   std::vector<float> previous_mask_;  // smoothing history

@@ -80,27 +80,3 @@ TEST(FeatureCache, ReloadsOnlyForTheSameImagesAndBackboneWeights) {
   EXPECT_FALSE(missing.load_features((file.string() + ".absent"), *a, &why));
   fs::remove(file);
 }
-
-TEST(FeatureCache, KeepsMotionMapsPerItemAndZerosElsewhere) {
-  FeatureCache cache;
-  fill(cache, 0);
-  // Luma of item 0 is computed from its pixels (BT.601 of the RGB above).
-  const auto y = cache.luma(0);
-  ASSERT_EQ(y.size(), 64u * 64u);
-  EXPECT_EQ(y[0], 0);  // pixel (0, 0) is black
-  EXPECT_THROW(cache.luma(2), std::out_of_range);
-  // No maps yet: zeros for every item.
-  EXPECT_EQ(cache.motion({0, 1}, torch::kCPU).abs().sum().item<float>(), 0.f);
-  std::vector<float> map(64 * 64, 0.f);
-  map[5 * 64 + 7] = 1.f;
-  map[6 * 64 + 7] = 0.5f;
-  cache.set_motion(1, map.data());
-  const auto m = cache.motion({0, 1, 1}, torch::kCPU);
-  EXPECT_EQ(m.sizes(), (std::vector<int64_t>{3, 1, 64, 64}));
-  EXPECT_EQ(m[0].abs().sum().item<float>(), 0.f);
-  EXPECT_FLOAT_EQ(m[1][0][5][7].item<float>(), 1.f);
-  // Kept as 8 bits: within half a step of 1/255 (127.5 rounds to 128).
-  EXPECT_NEAR(m[2][0][6][7].item<float>(), 0.5f, 0.5f / 255.f + 1e-6f);
-  EXPECT_FLOAT_EQ(m[1].sum().item<float>(), m[2].sum().item<float>());
-  EXPECT_THROW(cache.set_motion(5, map.data()), std::out_of_range);
-}

@@ -239,39 +239,6 @@ TEST(RcanConfig, JsonRoundTrip) {
   EXPECT_EQ(RcanConfig::from_json(cfg.to_json()), cfg);
   EXPECT_FALSE(RcanConfig::from_json(tiny().to_json()).decoder_context);
   EXPECT_EQ(tiny().to_json().find("decoder_context"), std::string::npos);
-  // So does the motion input.
-  cfg.motion_input = true;
-  EXPECT_EQ(RcanConfig::from_json(cfg.to_json()), cfg);
-  EXPECT_FALSE(RcanConfig::from_json(tiny().to_json()).motion_input);
-  EXPECT_EQ(tiny().to_json().find("motion_input"), std::string::npos);
-}
-
-TEST(Rcan, MotionInputIsReadOnlyWhenAsked) {
-  torch::manual_seed(0);
-  RcanConfig cfg = tiny();
-  cfg.motion_input = true;
-  Rcan net(cfg);
-  EXPECT_TRUE(static_cast<bool>(net->decoder->motion_proj));
-  net->eval();
-  torch::NoGradGuard no_grad;
-  const auto images = torch::rand({2, 3, 64, 64});
-  const auto f = net->encode(images);
-  const auto g = net->group_feature(f.x);
-  const auto none = net->decode(f, g, 64, 64);
-  // An all-zero map is "no motion known": the same logits as none at all.
-  EXPECT_TRUE(torch::equal(net->decode(f, g, 64, 64, torch::zeros({2, 1, 64, 64})), none));
-  auto motion = torch::zeros({2, 1, 64, 64});
-  motion.slice(2, 16, 32).slice(3, 16, 32).fill_(1.f);
-  EXPECT_FALSE(torch::allclose(net->decode(f, g, 64, 64, motion), none));
-  EXPECT_THROW(net->decode(f, g, 64, 64, torch::zeros({2, 2, 64, 64})), c10::Error);
-  // A model without motion input ignores a map.
-  torch::manual_seed(0);
-  Rcan plain(tiny());
-  EXPECT_FALSE(static_cast<bool>(plain->decoder->motion_proj));
-  plain->eval();
-  const auto fp = plain->encode(images);
-  const auto gp = plain->group_feature(fp.x);
-  EXPECT_TRUE(torch::equal(plain->decode(fp, gp, 64, 64, motion), plain->decode(fp, gp, 64, 64)));
 }
 
 TEST(Rcan, DecoderContextSeesTheWholeImage) {
@@ -303,8 +270,7 @@ TEST(RcanConfig, RejectsBadJson) {
   for (const char* bad :
        {"", "[1]", "{\"backbone\": \"resnet\"}", "{\"variant\": \"lstm\"}", "{\"sir_channels\": 0}",
         "{\"sir_channels\": \"64\"}", "{\"input_width\": -16}", "{\"input_height\": 1e9}",
-        "{\"colour\": 1}", "{\"backbone\": ", "{\"decoder_context\": 1}",
-        "{\"motion_input\": \"yes\"}"}) {
+        "{\"colour\": 1}", "{\"backbone\": ", "{\"decoder_context\": 1}"}) {
     EXPECT_THROW(RcanConfig::from_json(bad), std::invalid_argument) << bad;
   }
 }

@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "engine.h"
-#include "motion_cue.h"
 #include "stream_processor.h"
 
 namespace fs = std::filesystem;
@@ -148,55 +147,6 @@ TEST(StreamProcessor, StreamingFollowsTheReseedRuleExactly) {
     ASSERT_EQ(got.size(), want.size());
     for (size_t t = 0; t < got.size(); ++t) EXPECT_EQ(got[t], want[t]) << "frame " << t;
   }
-}
-
-TEST(StreamProcessor, AMotionModelGetsEachFramesMotionCue) {
-  // A model whose decoder takes the motion cue: the processor attaches the
-  // map MotionCue makes for each frame, the first frame's being all zero.
-  constexpr int kSide = 64;
-  const std::string path = (fs::temp_directory_path() /
-                            ("cosal_stream_motion_" + std::to_string(getpid()) + ".safetensors"))
-                               .string();
-  cosal::write_random_model(path, "tiny", "rcau", kSide, 12, /*motion_input=*/true);
-  const auto model = Model::acquire(path, "cpu");
-  fs::remove(path);
-  ASSERT_TRUE(model->info().motion_input);
-  std::vector<std::vector<uint8_t>> frames;
-  for (int i = 0; i < 4; ++i) frames.push_back(frame_bytes(3 * i, 0, kSide, kSide));
-  auto v = [&](size_t i) { return view(frames[i], kSide, kSide); };
-  // Pushes RGB frames (pixels) or the given Features; the masks in order.
-  auto masks = [&](const std::vector<Features>* features) {
-    StreamProcessor p(options(StreamOptions::Mode::kStreaming, 2, -1));
-    std::vector<Mask> out;
-    for (size_t i = 0; i < frames.size(); ++i) {
-      if (features)
-        p.push(*model, (*features)[i]);
-      else
-        p.push(*model, v(i));
-    }
-    p.drain(*model);
-    while (p.ready()) {
-      out.emplace_back(static_cast<size_t>(kSide) * kSide);
-      p.pop(*model, out.back().data());
-    }
-    return out;
-  };
-  std::vector<Features> plain, moving;
-  cosal::MotionCue cue;
-  std::vector<float> map;
-  for (size_t i = 0; i < frames.size(); ++i) {
-    plain.push_back(model->encode({v(i)}).front());
-    cue.observe(v(i), &map);
-    moving.push_back(model->with_motion(plain.back(), map.data(), kSide, kSide));
-  }
-  const auto got = masks(nullptr);
-  EXPECT_EQ(got, masks(&moving));
-  const auto without = masks(&plain);
-  ASSERT_EQ(got.size(), 4u);
-  EXPECT_EQ(got[0], without[0]);  // no earlier frame: no motion known
-  EXPECT_NE(got[2], without[2]);  // the disc moved: the cue changes the mask
-  // A map of another size is refused.
-  EXPECT_THROW(model->with_motion(plain[0], map.data(), kSide / 2, kSide), cosal::ModelError);
 }
 
 TEST(StreamProcessor, DefaultRefreshIsTheWindowInStreamingAndOneInWindowMode) {

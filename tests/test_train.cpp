@@ -569,36 +569,6 @@ TEST(Train, BadOptionsAndDataGiveClearErrors) {
   o = tiny_options("bad5");
   o.cutout_stamps = {(root() / "no-cutouts").string()};
   expect_error_naming(o, "no-cutouts");
-  o = tiny_options("bad6");
-  o.appearance_dropout = 1.0;  // no step would see the features
-  expect_error_naming(o, "--appearance-dropout");
-  o = tiny_options("bad7");
-  o.motion_input = true;  // its maps belong to the pool's fixed frames
-  o.augment = true;
-  expect_error_naming(o, "--motion-input");
-}
-
-// --motion-input: the cached run trains a decoder that takes the motion cue,
-// validates through the stream processor (which attaches it) and says so in
-// the file's config and recipe; with --appearance-dropout some steps see no
-// stride-16 features.
-TEST(Train, MotionInputTrainsAndReachesTheModelFile) {
-  TrainOptions o = tiny_options("motion");
-  o.val_groups = {"seq2"};
-  o.val_every = 4;
-  o.steps = 4;
-  o.motion_input = true;
-  o.appearance_dropout = 0.5;
-  const TrainResult r = run_training(o);
-  EXPECT_EQ(r.steps, 4);
-  EXPECT_GE(r.best_score, 0.0);
-  std::map<std::string, std::string> meta;
-  Rcan net = load_rcan(o.out, &meta);
-  EXPECT_TRUE(net->config().motion_input);
-  EXPECT_TRUE(static_cast<bool>(net->decoder->motion_proj));
-  const auto recipe = nlohmann::json::parse(meta["cosal.provenance"])["recipe"];
-  EXPECT_EQ(recipe["motion_input"], true);
-  EXPECT_EQ(recipe["appearance_dropout"], 0.5);
 }
 
 // Removes the generated tree once all tests ran.

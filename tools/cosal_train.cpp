@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
   OwnedStr exclude_list, val_data, stamps, backbone, backbone_weights, variant, init, feature_cache,
       optimizer, schedule, device, out, work_dir, list_stamps_dir;
   gboolean help = FALSE, force = FALSE, resume = FALSE, quiet = FALSE, mirror = FALSE,
-           decoder_context = FALSE, motion_input = FALSE, augment = FALSE, freeze_backbone = TRUE;
+           decoder_context = FALSE, augment = FALSE, freeze_backbone = TRUE;
   gint64 seed = static_cast<gint64>(o.seed);
 
   std::vector<GOptionEntry> data = {
@@ -189,10 +189,6 @@ int main(int argc, char** argv) {
       integer("decoder-channels", &o.decoder_channels, "Decoder width (64)"),
       flag("decoder-context", &decoder_context,
            "Dilated conv + image pooling in the decoder (large objects; not in the paper)"),
-      flag("motion-input", &motion_input,
-           "The decoder also takes each frame's motion cue (optical flow minus the camera's)"),
-      real("appearance-dropout", &o.appearance_dropout,
-           "Probability of a step without the stride-16 features (modality dropout; 0)", "P"),
       {"no-freeze-backbone", 0, G_OPTION_FLAG_REVERSE, G_OPTION_ARG_NONE, &freeze_backbone,
        "Train the backbone too (no feature cache; GPU advised)", nullptr},
       integer("finetune-last-blocks", &o.finetune_last_blocks,
@@ -308,7 +304,6 @@ int main(int argc, char** argv) {
     o.quiet = quiet;
     o.mirror = mirror;
     o.decoder_context = decoder_context;
-    o.motion_input = motion_input;
     o.augment = augment;
     o.freeze_backbone = freeze_backbone;
     if (seed < 0) throw std::invalid_argument("--seed: not negative");

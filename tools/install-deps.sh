@@ -10,7 +10,6 @@ packages=(
   libgloo-dev  # data-parallel training: the headers of LibTorch's ProcessGroupGloo
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   libstb-dev nlohmann-json3-dev libcairo2-dev
-  libopencv-dev  # the motion cue: DIS optical flow and a RANSAC homography
   # tests and static checks
   libgtest-dev cppcheck clang-format
   # the README's Python example (examples/appsink_masks.py) and its test

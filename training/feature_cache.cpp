@@ -5,7 +5,6 @@
 #include <stdexcept>
 
 #include "checkpoint.h"
-#include "motion_cue.h"
 
 namespace cosal::train {
 
@@ -73,35 +72,6 @@ void FeatureCache::encode(BackboneImpl& backbone, int64_t batch_size,
   }
   backbone.train(was_training);
   backbone_sums_ = backbone_sums(backbone);
-}
-
-std::vector<uint8_t> FeatureCache::luma(int64_t i) const {
-  if (i < 0 || i >= size()) throw std::out_of_range("feature cache: no item " + std::to_string(i));
-  const auto hwc = images_[static_cast<size_t>(i)].permute({1, 2, 0}).contiguous();
-  return cosal::luma(RgbView{hwc.data_ptr<uint8_t>(), static_cast<int>(width_),
-                             static_cast<int>(height_), static_cast<int>(width_) * 3});
-}
-
-void FeatureCache::set_motion(int64_t i, const float* map) {
-  if (i < 0 || i >= size()) throw std::out_of_range("feature cache: no item " + std::to_string(i));
-  if (motion_.size() < images_.size()) motion_.resize(images_.size());
-  auto m = torch::from_blob(const_cast<float*>(map), {1, height_, width_}, torch::kFloat);
-  motion_[static_cast<size_t>(i)] = m.mul(255.f).round_().clamp_(0, 255).to(torch::kUInt8);
-}
-
-torch::Tensor FeatureCache::motion(const std::vector<int64_t>& idx,
-                                   const torch::Device& device) const {
-  std::vector<torch::Tensor> ms;
-  ms.reserve(idx.size());
-  for (int64_t i : idx) {
-    if (i < 0 || i >= size())
-      throw std::out_of_range("feature cache: no item " + std::to_string(i));
-    const size_t k = static_cast<size_t>(i);
-    ms.push_back(k < motion_.size() && motion_[k].defined()
-                     ? motion_[k].to(torch::kFloat).div_(255.f)
-                     : torch::zeros({1, height_, width_}, torch::kFloat));
-  }
-  return torch::stack(ms).to(device);
 }
 
 BackboneFeatures FeatureCache::features(const std::vector<int64_t>& idx,
@@ -217,8 +187,6 @@ size_t FeatureCache::bytes() const {
   for (const auto& t : x_) add(t);
   for (const auto& s : skips_)
     for (const auto& t : s) add(t);
-  for (const auto& t : motion_)
-    if (t.defined()) add(t);
   return n;
 }
 

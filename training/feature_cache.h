@@ -60,13 +60,6 @@ class FeatureCache {
   torch::Tensor masks(const std::vector<int64_t>& idx,
                       const torch::Device& device) const;  // [N,1,H,W] in [0,1]
 
-  // Item i's luma (BT.601), width()*height() bytes.
-  std::vector<uint8_t> luma(int64_t i) const;
-  // Item i's motion map (width()*height() floats in [0, 1]), kept as 8 bits.
-  void set_motion(int64_t i, const float* map);
-  // [N,1,H,W] float; zeros for items without a map.
-  torch::Tensor motion(const std::vector<int64_t>& idx, const torch::Device& device) const;
-
   size_t bytes() const;
 
  private:
@@ -75,8 +68,7 @@ class FeatureCache {
   std::vector<torch::Tensor> masks_;   // uint8 [1,H,W]
   std::vector<torch::Tensor> x_;       // fp16 [C,h,w]
   std::vector<std::vector<torch::Tensor>> skips_;
-  std::vector<torch::Tensor> motion_;  // uint8 [1,H,W] or undefined, per item
-  torch::Tensor backbone_sums_;        // of the backbone that made x_ and skips_
+  torch::Tensor backbone_sums_;  // of the backbone that made x_ and skips_
 
   static torch::Tensor backbone_sums(const BackboneImpl& backbone);
 };

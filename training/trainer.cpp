@@ -22,7 +22,6 @@
 #include "feature_cache.h"
 #include "losses.h"
 #include "mobilenet_v2.h"
-#include "motion_cue.h"
 #include "progress.h"
 #include "random.h"
 #include "rcan.h"
@@ -112,7 +111,6 @@ double learning_rate(const TrainOptions& o, int64_t step) {
 struct DrawnGroup {
   std::vector<int64_t> idx;  // pool items, in group order
   const PoolGroup* group = nullptr;
-  bool drop_appearance = false;  // --appearance-dropout drew this group
 };
 
 DrawnGroup sample_group(const Pool& pool, const TrainOptions& o, Rng& rng) {
@@ -290,29 +288,6 @@ void build_pool(const TrainOptions& o, const Dataset& data, const std::vector<bo
   }
 }
 
-// The motion cue of every frame of the pool's video groups against the
-// previous frame of its group (the stored frames are every second DAVIS
-// frame: MotionCue::kGap at inference). Returns the frames given one.
-int64_t add_motion(Pool& pool) {
-  int64_t n = 0;
-  std::vector<float> map(static_cast<size_t>(pool.cache.width()) * pool.cache.height());
-  for (const auto& pg : pool.real) {
-    if (!pg.video) continue;
-    std::vector<uint8_t> previous;
-    for (int64_t item : pg.items) {
-      std::vector<uint8_t> y = pool.cache.luma(item);
-      if (!previous.empty()) {
-        residual_motion(previous.data(), y.data(), static_cast<int>(pool.cache.width()),
-                        static_cast<int>(pool.cache.height()), map.data());
-        pool.cache.set_motion(item, map.data());
-        ++n;
-      }
-      previous = std::move(y);
-    }
-  }
-  return n;
-}
-
 // --stills: each photograph becomes a group of o.stills_views views of
 // itself (still_views: a camera moving over a still scene, so the RCAU sees
 // one common object). They are drawn once, here, so that the frozen
@@ -411,9 +386,6 @@ static TrainResult train_run(const TrainOptions& o) {
     throw std::invalid_argument("--schedule: cosine, step or constant, not '" + o.schedule + "'");
   if (o.batch_groups < 1) throw std::invalid_argument("--batch-groups: at least 1");
   if (o.log_every < 1) throw std::invalid_argument("--log-every: at least 1");
-  if (!(o.appearance_dropout >= 0 && o.appearance_dropout < 1))
-    throw std::invalid_argument("--appearance-dropout: a probability in [0, 1), got " +
-                                std::to_string(o.appearance_dropout));
   if (!(o.weight_average >= 0 && o.weight_average < 1))
     throw std::invalid_argument("--weight-average: a decay in [0, 1), not " +
                                 std::to_string(o.weight_average));
@@ -491,7 +463,6 @@ static TrainResult train_run(const TrainOptions& o) {
   cfg.sir_channels = o.sir_channels;
   cfg.decoder_channels = o.decoder_channels;
   cfg.decoder_context = o.decoder_context;
-  cfg.motion_input = o.motion_input;
   cfg.input_width = o.size;
   cfg.input_height = o.input_height();
   Rcan net(cfg);
@@ -528,10 +499,6 @@ static TrainResult train_run(const TrainOptions& o) {
                        o.finetune_last_blocks <= kBlocksAfterStride8;
   // Augmented images change every step, so they are encoded every step.
   const bool cached = o.freeze_backbone && !o.augment && (o.finetune_last_blocks == 0 || partial);
-  if (o.motion_input && o.augment)
-    throw std::invalid_argument(
-        "--motion-input needs the pool's fixed frames: a per-step --augment crop would move "
-        "each frame away from the one its motion was measured against");
   auto mnv2 = std::dynamic_pointer_cast<MobileNetV2Impl>(net->backbone);
   net->train();
   net->backbone->eval();
@@ -543,14 +510,6 @@ static TrainResult train_run(const TrainOptions& o) {
                                          : std::vector<Stamp>();
   build_pool(o, data, video, cfg.uses_group(), cutouts, pool);
   build_stills(o, stills, pool);
-  if (o.motion_input) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const int64_t n = add_motion(pool);
-    say(o, "motion cue: " + std::to_string(n) + " frames in " +
-               std::to_string(
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) +
-               " s");
-  }
   TrainResult result;
   result.pool_stills = static_cast<int64_t>(pool.stills.size());
   result.pool_real_groups = static_cast<int64_t>(pool.real.size());
@@ -728,8 +687,6 @@ static TrainResult train_run(const TrainOptions& o) {
     std::vector<uint64_t> augment_seeds;
     for (int64_t g = 0; g < global_batch; ++g) {
       drawn.push_back(sample_group(pool, o, rng));
-      // Drawn only when asked: the default's draws stay those of before.
-      if (o.appearance_dropout > 0) drawn.back().drop_appearance = rng.chance(o.appearance_dropout);
       if (o.augment && global_batch > 1) augment_seeds.push_back(rng.next());
     }
     double fetch_s = 0, forward_s = 0, backward_s = 0;
@@ -759,13 +716,8 @@ static TrainResult train_run(const TrainOptions& o) {
         }
         f = net->encode(images);
       }
-      // Modality dropout: without X_n (so S_n and G too) the mask must come
-      // from the skips and the motion cue, which then cannot be ignored.
-      if (sample.drop_appearance) f.x = torch::zeros_like(f.x);
       const double c_fetched = cpu_seconds();
-      const RcanOutput out =
-          net->forward_features(f, o.input_height(), o.size,
-                                o.motion_input ? pool.cache.motion(idx, device) : torch::Tensor());
+      const RcanOutput out = net->forward_features(f, o.input_height(), o.size);
       const torch::Tensor pixel_weights =
           o.boundary_weight > 0 ? boundary_weights(gt, o.boundary_weight, boundary_kernel)
                                 : torch::Tensor();
@@ -932,8 +884,6 @@ static TrainResult train_run(const TrainOptions& o) {
                     {"backbone_lr_scale", o.backbone_lr_scale},
                     {"mirror", o.mirror},
                     {"augment", o.augment},
-                    {"motion_input", o.motion_input},
-                    {"appearance_dropout", o.appearance_dropout},
                     {"still_fraction", o.still_fraction},
                     {"boundary_weight", o.boundary_weight},
                     {"real_crops", o.real_crops},

@@ -57,14 +57,6 @@ struct TrainOptions {
   bool mirror = false;         // also train on left-right mirrored copies of the real images
   double boundary_weight = 0;  // F3Net pixel weights 1 + w·|avg(g) − g| on BCE and IoU (0: off)
   bool decoder_context = false;  // RcanConfig::decoder_context
-  // RcanConfig::motion_input: each video frame's motion cue against the
-  // previous frame of its sequence (motion_cue.h), zero for the first frame
-  // and for synthetic and still groups. Needs the cached path (no --augment).
-  bool motion_input = false;
-  // Probability that a step's group trains with its stride-16 features X_n
-  // zeroed (modality dropout), so that the decoder learns to use the
-  // skips and the motion cue on their own too. 0: off.
-  double appearance_dropout = 0;
   // A random zoom crop, flip and colour each step: one draw per video group,
   // one per image of a still-image set (augment.h); images are encoded every
   // step (no cache).

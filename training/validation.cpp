@@ -1,7 +1,5 @@
 #include "validation.h"
 
-#include "motion_cue.h"
-
 #include <sstream>
 
 #include "boundary_f.h"
@@ -10,7 +8,6 @@
 #include "iou.h"
 #include "mae.h"
 #include "mask_upscaler.h"
-#include "motion_cue.h"
 #include "prepared_pair.h"
 #include "s_measure.h"
 #include "stream_processor.h"
@@ -64,19 +61,9 @@ ValidationResult Validator::run(RcanImpl& net, const torch::Device& device, bool
       const Image& img = seq.frames[t];
       return RgbView{img.pixels.data(), img.width, img.height, img.width * 3};
     };
-    if (frozen_backbone && seq.features.empty()) {
-      // The stream processor attaches motion only to frames it encodes.
-      MotionCue motion;
-      std::vector<float> map;
-      for (size_t t = 0; t < seq.frames.size(); ++t) {
-        Features f = model->encode({view(t)}).front();
-        if (model->info().motion_input) {
-          motion.observe(view(t), &map);
-          f = model->with_motion(f, map.data(), view(t).width, view(t).height);
-        }
-        seq.features.push_back(std::move(f));
-      }
-    }
+    if (frozen_backbone && seq.features.empty())
+      for (size_t t = 0; t < seq.frames.size(); ++t)
+        seq.features.push_back(model->encode({view(t)}).front());
     StreamProcessor processor(so);
     SequenceScore sc;
     sc.name = seq.name;
