@@ -3,6 +3,7 @@
 // and an interrupted + resumed run reproduces the uninterrupted one.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -373,6 +377,23 @@ TEST(Train, CommandLineTrainsOnStills) {
   EXPECT_NE(read("only").find("0 video, 0 still-image, 12 stills views, 0 synthetic"),
             std::string::npos)
       << read("only");
+
+  // An option out of range is a usage error (exit 2) naming the option,
+  // from the trainer's own check, before any data is read: the same rule
+  // as in the library call above.
+  for (const auto& [option, value] :
+       std::vector<std::pair<std::string, std::string>>{{"--batch-groups", "0"},
+                                                        {"--weight-average", "1"},
+                                                        {"--real-crops", "65"},
+                                                        {"--stills-fraction", "1.5"}}) {
+    auto bad = cosal::test::tiny_cli_args(root());
+    bad.insert(bad.end(), {"--stills", (root() / "stills").string(), option, value});
+    const int rc = std::system(command(bad, "bad").c_str());
+    ASSERT_TRUE(WIFEXITED(rc)) << option;
+    EXPECT_EQ(WEXITSTATUS(rc), 2) << option << ": " << read("bad");
+    EXPECT_NE(read("bad").find(option), std::string::npos) << read("bad");
+    EXPECT_FALSE(fs::exists(run / "bad.safetensors")) << option;
+  }
 }
 
 TEST(Train, ResumedRunReproducesTheUninterruptedRun) {

@@ -313,14 +313,7 @@ int main(int argc, char** argv) {
     if (o.davis.empty() && o.cosod.empty() && o.groups.empty() && o.stills.empty())
       throw std::invalid_argument(
           "no training data (--davis, --cosod, --groups or --stills; see --help)");
-    if (o.real_crops < 0 || o.real_crops > 64)
-      throw std::invalid_argument("--real-crops: 0 to 64, not " + std::to_string(o.real_crops));
-    if (o.batch_groups < 1)
-      throw std::invalid_argument("--batch-groups: at least 1, not " +
-                                  std::to_string(o.batch_groups));
-    if (!(o.weight_average >= 0 && o.weight_average < 1))
-      throw std::invalid_argument("--weight-average: a decay in [0, 1), not " +
-                                  std::to_string(o.weight_average));
+    cosal::train::check_options(o);
     o.launch = launch_from_environment();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cosal-train: %s\n", e.what());

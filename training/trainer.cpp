@@ -371,20 +371,21 @@ TrainResult train(const TrainOptions& options) {
   }
 }
 
-static TrainResult train_run(const TrainOptions& o) {
-  const auto t_start = std::chrono::steady_clock::now();
+void check_options(const TrainOptions& o) {
   if (o.out.empty()) throw std::invalid_argument("no output model (--out)");
   if (o.size <= 0 || o.height < 0)
     throw std::invalid_argument("--size and --height must be positive (--height 0: square)");
-  if (fs::exists(o.out) && !o.force)
-    throw std::runtime_error(o.out + ": exists; pass --force to overwrite it");
   if (o.min_group < 1 || o.max_group < o.min_group)
     throw std::invalid_argument("group sizes: need 1 <= --min-group <= --max-group");
   if (o.optimizer != "adam" && o.optimizer != "sgd")
     throw std::invalid_argument("--optimizer: adam or sgd, not '" + o.optimizer + "'");
   if (o.schedule != "cosine" && o.schedule != "step" && o.schedule != "constant")
     throw std::invalid_argument("--schedule: cosine, step or constant, not '" + o.schedule + "'");
-  if (o.batch_groups < 1) throw std::invalid_argument("--batch-groups: at least 1");
+  if (o.batch_groups < 1)
+    throw std::invalid_argument("--batch-groups: at least 1, not " +
+                                std::to_string(o.batch_groups));
+  if (o.real_crops < 0 || o.real_crops > 64)
+    throw std::invalid_argument("--real-crops: 0 to 64, not " + std::to_string(o.real_crops));
   if (o.log_every < 1) throw std::invalid_argument("--log-every: at least 1");
   if (!(o.weight_average >= 0 && o.weight_average < 1))
     throw std::invalid_argument("--weight-average: a decay in [0, 1), not " +
@@ -399,6 +400,13 @@ static TrainResult train_run(const TrainOptions& o) {
       throw std::invalid_argument(
           "--stills-fraction + --synthetic-fraction: at most 1 (both are shares of all steps)");
   }
+}
+
+static TrainResult train_run(const TrainOptions& o) {
+  const auto t_start = std::chrono::steady_clock::now();
+  check_options(o);
+  if (fs::exists(o.out) && !o.force)
+    throw std::runtime_error(o.out + ": exists; pass --force to overwrite it");
   const std::string work = o.work_dir.empty() ? o.out + ".work" : o.work_dir;
   const std::string ckpt_path = (fs::path(work) / "checkpoint.pt").string();
   const std::string best_path = (fs::path(work) / "best.safetensors").string();

@@ -132,6 +132,11 @@ struct TrainResult {
   double coperceptual_cpu_ms = 0;  // mean over the steps that computed it
 };
 
+// Throws std::invalid_argument naming the option whose value is out of range
+// or inconsistent with another; touches no file. train() calls it first, and
+// a command line can call it to report a usage error before loading data.
+void check_options(const TrainOptions& options);
+
 TrainResult train(const TrainOptions& options);
 
 // Async-signal-safe: asks a running train() to checkpoint and return.
