@@ -101,15 +101,13 @@ class RcanModel final : public Model {
       net_->to(device_, torch::kHalf);
     else
       net_->to(device_);
-    describe(path, metadata);
-    if (device_.is_cuda()) device_thread_ = std::make_unique<DeviceThread>();
+    set_up(path, metadata);
   }
 
   // A view over a network someone else owns and trains (view_network).
   RcanModel(std::shared_ptr<RcanImpl> net, torch::Device device)
       : net_(std::move(net)), device_(device) {
-    describe("(in memory)", {});
-    if (device_.is_cuda()) device_thread_ = std::make_unique<DeviceThread>();
+    set_up("(in memory)", {});
   }
 
   const ModelInfo& info() const override { return info_; }
@@ -210,6 +208,13 @@ class RcanModel final : public Model {
       std::memcpy(result[n].data(), masks[static_cast<int64_t>(n)].data_ptr<float>(),
                   plane * sizeof(float));
     return result;
+  }
+
+  // What both constructors end with: the description and, on CUDA, the
+  // thread every call runs on.
+  void set_up(const std::string& path, const std::map<std::string, std::string>& metadata) {
+    describe(path, metadata);
+    if (device_.is_cuda()) device_thread_ = std::make_unique<DeviceThread>();
   }
 
   void describe(const std::string& path, const std::map<std::string, std::string>& metadata) {
