@@ -115,6 +115,16 @@ TrainOptions tiny_options(const std::string& name) {
 
 TrainResult run_training(const TrainOptions& o) { return cosal::train::train(o); }
 
+// Runs `o` until it stops after `step` steps (checkpointed, interrupted) and
+// returns the same options set to resume that run.
+TrainOptions interrupted_at(TrainOptions o, int64_t step) {
+  o.stop_after = step;
+  EXPECT_TRUE(run_training(o).interrupted);
+  o.stop_after = -1;
+  o.resume = true;
+  return o;
+}
+
 }  // namespace
 
 TEST(Train, TinyRunWritesALoadableModelWithProvenance) {
@@ -451,11 +461,7 @@ TEST(Train, BatchOfGroupsPerStepResumesAndDiffersFromOneGroup) {
   part.steps = 6;
   part.checkpoint_every = 0;
   part.synthetic_fraction = 0;
-  part.stop_after = 2;
-  EXPECT_TRUE(run_training(part).interrupted);
-  part.stop_after = -1;
-  part.resume = true;
-  EXPECT_EQ(run_training(part).steps, 6);
+  EXPECT_EQ(run_training(interrupted_at(part, 2)).steps, 6);
   EXPECT_LE(max_weight_difference(o.out, part.out), 1e-6);
 
   TrainOptions single = tiny_options("batch-single");
@@ -488,11 +494,7 @@ TEST(Train, WeightAverageIsCheckpointedAndWritten) {
 
   TrainOptions part = tiny_options("average-parts");
   part.weight_average = 0.9;
-  part.stop_after = 5;
-  EXPECT_TRUE(run_training(part).interrupted);
-  part.stop_after = -1;
-  part.resume = true;
-  EXPECT_EQ(run_training(part).steps, 10);
+  EXPECT_EQ(run_training(interrupted_at(part, 5)).steps, 10);
   EXPECT_LE(max_weight_difference(o.out, part.out), 1e-6);
 
   // The same seed without the average: the last step's weights, not the same.
@@ -501,11 +503,7 @@ TEST(Train, WeightAverageIsCheckpointedAndWritten) {
   EXPECT_GT(max_weight_difference(o.out, plain.out), 1e-4);
 
   // A checkpoint without an average cannot resume a run that asks for one.
-  TrainOptions mixed = tiny_options("average-mixed");
-  mixed.stop_after = 5;
-  EXPECT_TRUE(run_training(mixed).interrupted);
-  mixed.stop_after = -1;
-  mixed.resume = true;
+  TrainOptions mixed = interrupted_at(tiny_options("average-mixed"), 5);
   mixed.weight_average = 0.9;
   EXPECT_THROW(run_training(mixed), std::runtime_error);
 }
