@@ -17,7 +17,40 @@ nn::Conv2d conv3x3(int64_t in, int64_t out) {
   return nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(1));
 }
 
+torch::Tensor upsample_x2(const torch::Tensor& x) {
+  return F::interpolate(x, F::InterpolateFuncOptions()
+                               .scale_factor(std::vector<double>{2.0, 2.0})
+                               .mode(torch::kBilinear)
+                               .align_corners(false));
+}
+
 }  // namespace
+
+SeparableConvImpl::SeparableConvImpl(int64_t in, int64_t out, int64_t dilation) {
+  depthwise = register_module(
+      "depthwise",
+      nn::Conv2d(nn::Conv2dOptions(in, in, 3).padding(dilation).dilation(dilation).groups(in)));
+  pointwise = register_module("pointwise", nn::Conv2d(nn::Conv2dOptions(in, out, 1)));
+}
+
+torch::Tensor SeparableConvImpl::forward(const torch::Tensor& x) {
+  return conv2d(pointwise, conv2d(depthwise, x));
+}
+
+torch::Tensor DecoderImpl::Block::forward(const torch::Tensor& x) const {
+  return separable ? separable.ptr()->forward(x) : conv2d(dense, x);
+}
+
+DecoderImpl::Block DecoderImpl::block(const std::string& name, bool separable, int64_t in,
+                                      int64_t out, int64_t dilation) {
+  Block b;
+  if (separable)
+    b.separable = register_module(name, SeparableConv(in, out, dilation));
+  else
+    b.dense = register_module(
+        name, nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(dilation).dilation(dilation)));
+  return b;
+}
 
 void DecoderImpl::init_bilinear(nn::ConvTranspose2d& deconv) {
   torch::NoGradGuard no_grad;
@@ -42,10 +75,9 @@ DecoderImpl::DecoderImpl(const DecoderOptions& options) : options_(options) {
   int64_t ch = options_.channels;
   conv_in =
       register_module("conv_in", conv3x3(options_.sir_channels + options_.group_channels, ch));
-  conv_mid = register_module("conv_mid", conv3x3(ch, ch));
+  conv_mid = block("conv_mid", options_.separable_context, ch, ch);
   if (options_.context) {
-    context_dilated = register_module(
-        "context_dilated", nn::Conv2d(nn::Conv2dOptions(ch, ch, 3).padding(3).dilation(3)));
+    context_dilated = block("context_dilated", options_.separable_context, ch, ch, 3);
     context_pool = register_module("context_pool", nn::Conv2d(nn::Conv2dOptions(ch, ch, 1)));
   }
 
@@ -58,9 +90,12 @@ DecoderImpl::DecoderImpl(const DecoderOptions& options) : options_(options) {
     stride /= 2;
     Stage st;
     const std::string p = "stage" + std::to_string(i) + "_";
-    st.up = register_module(
-        p + "up", nn::ConvTranspose2d(nn::ConvTranspose2dOptions(ch, ch, 4).stride(2).padding(1)));
-    init_bilinear(st.up);
+    if (!options_.separable_stages) {
+      st.up = register_module(
+          p + "up",
+          nn::ConvTranspose2d(nn::ConvTranspose2dOptions(ch, ch, 4).stride(2).padding(1)));
+      init_bilinear(st.up);
+    }
     for (size_t k = 0; k < options_.skip_strides.size(); ++k) {
       if (options_.skip_strides[k] == stride) {
         st.skip_index = static_cast<int64_t>(k);
@@ -70,7 +105,7 @@ DecoderImpl::DecoderImpl(const DecoderOptions& options) : options_(options) {
       }
     }
     const int64_t next = std::max<int64_t>(8, ch / 2);
-    st.conv = register_module(p + "conv", conv3x3(ch, next));
+    st.conv = block(p + "conv", options_.separable_stages, ch, next);
     ch = next;
     stages.push_back(st);
   }
@@ -82,19 +117,19 @@ torch::Tensor DecoderImpl::forward(const torch::Tensor& s, const torch::Tensor& 
                                    int64_t width) {
   auto x = options_.group_channels > 0 ? torch::cat({s, g}, 1) : s;
   x = torch::relu(conv2d(conv_in, x));
-  x = torch::relu(conv2d(conv_mid, x));
-  if (context_dilated) {
-    x = x + torch::relu(conv2d(context_dilated, x)) +
+  x = torch::relu(conv_mid.forward(x));
+  if (context_pool) {
+    x = x + torch::relu(context_dilated.forward(x)) +
         torch::relu(conv2d(context_pool, x.mean({2, 3}, /*keepdim=*/true)));
   }
   for (auto& st : stages) {
-    x = conv_transpose2d_x2(st.up, x);
+    x = st.up ? conv_transpose2d_x2(st.up, x) : upsample_x2(x);
     if (st.skip_proj) {
       TORCH_CHECK(st.skip_index < static_cast<int64_t>(skips.size()), "decoder: missing skip ",
                   st.skip_index);
       x = x + conv2d(st.skip_proj, skips[st.skip_index]);
     }
-    x = torch::relu(conv2d(st.conv, torch::relu(x)));
+    x = torch::relu(st.conv.forward(torch::relu(x)));
   }
   x = conv2d(logits, x);
   if (x.size(2) == height && x.size(3) == width) return x;

@@ -3,6 +3,8 @@
 // upsampling), 3x3 convs and bilinear-initialised ConvTranspose2d (stride 2,
 // kernel 4) stages that merge the backbone's finer skips through 1x1
 // projections, a final 3x3 logits conv and a bilinear resize to the input.
+// Separable blocks are a depthwise 3x3 conv and a pointwise 1x1 conv; a
+// separable stage upsamples with a fixed bilinear x2 instead.
 #pragma once
 
 #include <vector>
@@ -20,9 +22,24 @@ struct DecoderOptions {
   // 3) + ReLU(1x1 conv of the global mean). Large objects need it: two 3x3
   // convs see only 5x5 cells (80 px at 224), less than a close-up car.
   bool context = false;
+  // RcanConfig::decoder_blocks: "separable_stages" sets separable_stages,
+  // "separable" both.
+  bool separable_stages = false;       // strides 8, 4: bilinear x2 + separable blocks
+  bool separable_context = false;      // conv_mid and the dilated context conv
   std::vector<int64_t> skip_channels;  // finest first, as BackboneFeatures::skips
   std::vector<int64_t> skip_strides;
 };
+
+// A depthwise 3x3 conv (dilated by `dilation`) followed by a pointwise 1x1
+// conv, no activation between: a 3x3 conv's receptive field for ~1/9 of its
+// multiply-adds at these widths.
+class SeparableConvImpl : public torch::nn::Module {
+ public:
+  SeparableConvImpl(int64_t in, int64_t out, int64_t dilation = 1);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Conv2d depthwise{nullptr}, pointwise{nullptr};
+};
+TORCH_MODULE(SeparableConv);
 
 class DecoderImpl : public torch::nn::Module {
  public:
@@ -39,20 +56,30 @@ class DecoderImpl : public torch::nn::Module {
   // the channel diagonal (zero elsewhere) and its bias with zeros.
   static void init_bilinear(torch::nn::ConvTranspose2d& deconv);
 
-  torch::nn::Conv2d conv_in{nullptr};  // 3x3 over [S, G]
-  torch::nn::Conv2d conv_mid{nullptr};
-  torch::nn::Conv2d context_dilated{nullptr};  // only with options.context
+  // One 3x3 block: a dense conv, or a separable one (the other is null).
+  struct Block {
+    torch::nn::Conv2d dense{nullptr};
+    SeparableConv separable{nullptr};
+    torch::Tensor forward(const torch::Tensor& x) const;
+  };
+
+  torch::nn::Conv2d conv_in{nullptr};  // 3x3 over [S, G], dense in both designs
+  Block conv_mid;
+  Block context_dilated;  // only with options.context
   torch::nn::Conv2d context_pool{nullptr};
   struct Stage {
-    torch::nn::ConvTranspose2d up{nullptr};
-    torch::nn::Conv2d skip_proj{nullptr};  // null where no skip has this stride
+    torch::nn::ConvTranspose2d up{nullptr};  // null in separable stages (bilinear x2)
+    torch::nn::Conv2d skip_proj{nullptr};    // null where no skip has this stride
     int64_t skip_index = -1;
-    torch::nn::Conv2d conv{nullptr};
+    Block conv;
   };
   std::vector<Stage> stages;
   torch::nn::Conv2d logits{nullptr};
 
  private:
+  Block block(const std::string& name, bool separable, int64_t in, int64_t out,
+              int64_t dilation = 1);
+
   DecoderOptions options_;
   int64_t output_stride_ = 4;
 };

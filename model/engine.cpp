@@ -4,6 +4,7 @@
 
 #include <dlfcn.h>
 #include <malloc.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <cmath>
@@ -423,6 +424,18 @@ void set_cpu_threads(int threads) {
 }
 
 int cpu_threads() { return torch::get_num_threads(); }
+
+int default_cpu_threads() {
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && n > 0 && n <= 1024) return static_cast<int>(n);
+  }
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return 1;
+}
 
 bool cuda_available() { return torch::cuda::is_available(); }
 

@@ -130,6 +130,12 @@ void write_random_model(const std::string& path, const std::string& backbone = "
 // thread once a thread has run a kernel); 0 = LibTorch's own default.
 void set_cpu_threads(int threads);
 int cpu_threads();
+// The intra-op thread count a stream uses unless told otherwise: a positive
+// $OMP_NUM_THREADS, else the CPUs this process may run on (its affinity
+// mask). LibTorch's own default can be 1 in a new thread (it counts
+// physical cores through cpuinfo, and a thread started before any
+// set_num_threads call gets it), which leaves the other cores idle.
+int default_cpu_threads();
 // glibc malloc thresholds that keep a frame's freed activations mapped
 // instead of returning them to the kernel after every frame (measured in
 // engine.cpp). Left alone when the user tuned malloc (MALLOC_*_,

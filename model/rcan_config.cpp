@@ -20,6 +20,11 @@ const std::set<std::string>& known_variants() {
   return names;
 }
 
+const std::set<std::string>& known_decoder_blocks() {
+  static const std::set<std::string> names = {"dense", "separable", "separable_stages"};
+  return names;
+}
+
 std::string join(const std::set<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
@@ -41,6 +46,9 @@ void RcanConfig::validate() const {
       throw std::invalid_argument(std::string(name) + " = " + std::to_string(v) +
                                   " is out of range (1.." + std::to_string(hi) + ")");
   };
+  if (!known_decoder_blocks().count(decoder_blocks))
+    throw std::invalid_argument("unknown decoder_blocks \"" + decoder_blocks +
+                                "\" (known: " + join(known_decoder_blocks()) + ")");
   check("sir_channels", sir_channels, 1024);
   check("decoder_channels", decoder_channels, 1024);
   check("input_width", input_width, 4096);
@@ -54,6 +62,7 @@ std::string RcanConfig::to_json() const {
   j["sir_channels"] = sir_channels;
   j["decoder_channels"] = decoder_channels;
   if (decoder_context) j["decoder_context"] = true;  // absent = false, as older files
+  if (decoder_blocks != "dense") j["decoder_blocks"] = decoder_blocks;
   j["input_width"] = input_width;
   j["input_height"] = input_height;
   return j.dump();
@@ -81,6 +90,11 @@ RcanConfig RcanConfig::from_json(const std::string& text) {
         throw std::invalid_argument("config key \"" + key + "\" must be an integer");
       out = v.get<int64_t>();
     };
+    auto want_bool = [&](bool& out) {
+      if (!v.is_boolean())
+        throw std::invalid_argument("config key \"" + key + "\" must be a boolean");
+      out = v.get<bool>();
+    };
     if (key == "backbone")
       want_string(cfg.backbone);
     else if (key == "variant")
@@ -89,11 +103,11 @@ RcanConfig RcanConfig::from_json(const std::string& text) {
       want_int(cfg.sir_channels);
     else if (key == "decoder_channels")
       want_int(cfg.decoder_channels);
-    else if (key == "decoder_context") {
-      if (!v.is_boolean())
-        throw std::invalid_argument("config key \"" + key + "\" must be a boolean");
-      cfg.decoder_context = v.get<bool>();
-    } else if (key == "input_width")
+    else if (key == "decoder_context")
+      want_bool(cfg.decoder_context);
+    else if (key == "decoder_blocks")
+      want_string(cfg.decoder_blocks);
+    else if (key == "input_width")
       want_int(cfg.input_width);
     else if (key == "input_height")
       want_int(cfg.input_height);

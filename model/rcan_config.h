@@ -20,6 +20,12 @@ struct RcanConfig {
   // and an image-pooling branch, DeepLab's ASPP reduced to two branches).
   // Off in files made before it existed (their config lacks the key).
   bool decoder_context = false;
+  // The decoder's 3x3 blocks past its first conv: "dense" (3x3 convs and
+  // learned 4x4 deconvolutions; files made before the key existed);
+  // "separable_stages": the upsampling stages (strides 8 and 4) as
+  // depthwise + pointwise convs after a fixed bilinear x2, the blocks at the
+  // backbone stride dense; "separable": those too.
+  std::string decoder_blocks = "dense";
   // The native (training) size: fixes the grid of the RCAU's spatial
   // attention FC. Inference works at any multiple of the backbone's stride.
   int64_t input_width = 224, input_height = 224;
@@ -36,7 +42,8 @@ struct RcanConfig {
   bool operator==(const RcanConfig& o) const {
     return backbone == o.backbone && variant == o.variant && sir_channels == o.sir_channels &&
            decoder_channels == o.decoder_channels && decoder_context == o.decoder_context &&
-           input_width == o.input_width && input_height == o.input_height;
+           decoder_blocks == o.decoder_blocks && input_width == o.input_width &&
+           input_height == o.input_height;
   }
   bool operator!=(const RcanConfig& o) const { return !(*this == o); }
 };

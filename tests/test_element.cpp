@@ -1250,3 +1250,29 @@ TEST(Element, ThreadsAppliesToTheStreamingThreadOnly) {
   EXPECT_EQ(cosal::cpu_threads(), 1) << "the streaming thread runs with the element's count";
   cosal::set_cpu_threads(0);
 }
+
+// The default (threads=0) uses the machine, not LibTorch's default of a new
+// thread (1 where cpuinfo counts one physical core): $OMP_NUM_THREADS when
+// set, else one thread per CPU of the affinity mask.
+TEST(Element, DefaultThreadsFollowOmpNumThreadsOrTheCpus) {
+  const char* had = std::getenv("OMP_NUM_THREADS");
+  const std::string saved = had ? had : "";
+  setenv("OMP_NUM_THREADS", "3", 1);
+  {
+    cosal::set_cpu_threads(1);
+    Harness t("output=mask");
+    gst_harness_set_src_caps_str(t.h, caps_str("RGB", 32, 24).c_str());
+    ASSERT_TRUE(push_frames(t, GST_VIDEO_FORMAT_RGB, 32, 24, 0, 1));
+    EXPECT_EQ(cosal::cpu_threads(), 3) << "threads=0 did not take $OMP_NUM_THREADS";
+  }
+  unsetenv("OMP_NUM_THREADS");
+  {
+    cosal::set_cpu_threads(1);
+    Harness t("output=mask");
+    gst_harness_set_src_caps_str(t.h, caps_str("RGB", 32, 24).c_str());
+    ASSERT_TRUE(push_frames(t, GST_VIDEO_FORMAT_RGB, 32, 24, 0, 1));
+    EXPECT_EQ(cosal::cpu_threads(), cosal::default_cpu_threads());
+  }
+  if (had) setenv("OMP_NUM_THREADS", saved.c_str(), 1);
+  cosal::set_cpu_threads(0);
+}

@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -465,6 +466,27 @@ TEST_F(Engine, CpuThreads) {
   cosal::set_cpu_threads(0);
   EXPECT_GE(cosal::cpu_threads(), 1);
   cosal::set_cpu_threads(before);
+}
+
+TEST_F(Engine, DefaultCpuThreadsTakesOmpNumThreadsElseTheAffinityMask) {
+  const char* had = std::getenv("OMP_NUM_THREADS");
+  const std::string saved = had ? had : "";
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
+  const int cpus = CPU_COUNT(&set);
+  ::unsetenv("OMP_NUM_THREADS");
+  EXPECT_EQ(cosal::default_cpu_threads(), cpus);
+  ::setenv("OMP_NUM_THREADS", "5", 1);
+  EXPECT_EQ(cosal::default_cpu_threads(), 5);
+  for (const char* bad : {"", "0", "-2", "4x", "lots"}) {
+    ::setenv("OMP_NUM_THREADS", bad, 1);
+    EXPECT_EQ(cosal::default_cpu_threads(), cpus) << "OMP_NUM_THREADS=\"" << bad << "\"";
+  }
+  if (had)
+    ::setenv("OMP_NUM_THREADS", saved.c_str(), 1);
+  else
+    ::unsetenv("OMP_NUM_THREADS");
 }
 
 TEST_F(Engine, WriteRandomModelRejectsUnknownNames) {

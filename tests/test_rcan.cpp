@@ -239,6 +239,59 @@ TEST(RcanConfig, JsonRoundTrip) {
   EXPECT_EQ(RcanConfig::from_json(cfg.to_json()), cfg);
   EXPECT_FALSE(RcanConfig::from_json(tiny().to_json()).decoder_context);
   EXPECT_EQ(tiny().to_json().find("decoder_context"), std::string::npos);
+  for (const char* blocks : {"separable", "separable_stages"}) {
+    cfg.decoder_blocks = blocks;
+    EXPECT_EQ(RcanConfig::from_json(cfg.to_json()), cfg);
+  }
+  EXPECT_EQ(RcanConfig::from_json(tiny().to_json()).decoder_blocks, "dense");
+  EXPECT_EQ(tiny().to_json().find("decoder_blocks"), std::string::npos);
+}
+
+// The separable decoders: depthwise + pointwise blocks, bilinear stages (no
+// deconvolution), dense or separable blocks at stride 16 as named, the same
+// output shape, and far fewer weights at the shipped widths; the inference
+// path (channels-last, oneDNN) computes what the training path (NCHW) does.
+TEST(Rcan, SeparableDecodersAreLighterAndMatchTheirTrainingPath) {
+  auto decoder_params = [](const Rcan& net) {
+    int64_t n = 0;
+    for (const auto& p : net->decoder->parameters()) n += p.numel();
+    return n;
+  };
+  RcanConfig cfg = tiny();
+  cfg.sir_channels = cfg.decoder_channels = 128;
+  cfg.decoder_context = true;
+  torch::manual_seed(0);
+  Rcan dense(cfg);
+  for (const std::string blocks : {"separable_stages", "separable"}) {
+    SCOPED_TRACE(blocks);
+    cfg.decoder_blocks = blocks;
+    torch::manual_seed(0);
+    Rcan sep(cfg);
+    ASSERT_EQ(sep->decoder->stages.size(), 2u);
+    for (const auto& st : sep->decoder->stages) {
+      EXPECT_FALSE(st.up);
+      ASSERT_TRUE(st.conv.separable);
+      EXPECT_EQ(st.conv.separable->depthwise->options.groups(),
+                st.conv.separable->depthwise->weight.size(0));
+    }
+    const bool all = blocks == "separable";
+    EXPECT_EQ(static_cast<bool>(sep->decoder->context_dilated.separable), all);
+    EXPECT_EQ(static_cast<bool>(sep->decoder->conv_mid.dense), !all);
+    EXPECT_LT(decoder_params(sep) * 5, decoder_params(dense) * 3)
+        << decoder_params(sep) << " vs " << decoder_params(dense);
+
+    sep->eval();
+    torch::Tensor images = torch::rand({2, 3, 64, 64});
+    torch::Tensor train_path, inference_path;
+    train_path = sep->forward(images).logits.detach();  // gradients on: the NCHW graph
+    {
+      c10::InferenceMode guard;
+      inference_path = sep->forward(images.contiguous(at::MemoryFormat::ChannelsLast)).logits;
+    }
+    EXPECT_EQ(inference_path.sizes(), (std::vector<int64_t>{2, 1, 64, 64}));
+    EXPECT_TRUE(torch::allclose(inference_path, train_path, 1e-4, 1e-4))
+        << (inference_path - train_path).abs().max().item<float>();
+  }
 }
 
 TEST(Rcan, DecoderContextSeesTheWholeImage) {
@@ -270,7 +323,8 @@ TEST(RcanConfig, RejectsBadJson) {
   for (const char* bad :
        {"", "[1]", "{\"backbone\": \"resnet\"}", "{\"variant\": \"lstm\"}", "{\"sir_channels\": 0}",
         "{\"sir_channels\": \"64\"}", "{\"input_width\": -16}", "{\"input_height\": 1e9}",
-        "{\"colour\": 1}", "{\"backbone\": ", "{\"decoder_context\": 1}"}) {
+        "{\"colour\": 1}", "{\"backbone\": ", "{\"decoder_context\": 1}",
+        "{\"decoder_blocks\": true}", "{\"decoder_blocks\": \"sparse\"}"}) {
     EXPECT_THROW(RcanConfig::from_json(bad), std::invalid_argument) << bad;
   }
 }

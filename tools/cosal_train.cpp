@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
 
   OwnedStrv davis, cosod, groups, stills, exclude_groups, val_groups, cutout_stamps;
   OwnedStr exclude_list, val_data, stamps, backbone, backbone_weights, variant, init, feature_cache,
-      optimizer, schedule, device, out, work_dir, list_stamps_dir;
+      optimizer, schedule, device, out, work_dir, list_stamps_dir, decoder_blocks;
   gboolean help = FALSE, force = FALSE, resume = FALSE, quiet = FALSE, mirror = FALSE,
            decoder_context = FALSE, augment = FALSE, freeze_backbone = TRUE;
   gint64 seed = static_cast<gint64>(o.seed);
@@ -189,6 +189,10 @@ int main(int argc, char** argv) {
       integer("decoder-channels", &o.decoder_channels, "Decoder width (64)"),
       flag("decoder-context", &decoder_context,
            "Dilated conv + image pooling in the decoder (large objects; not in the paper)"),
+      text("decoder-blocks", &decoder_blocks,
+           "Decoder blocks past its first conv: dense (default), separable_stages (bilinear x2 "
+           "and depthwise-separable convs at strides 8 and 4), separable (also at stride 16)",
+           "NAME"),
       {"no-freeze-backbone", 0, G_OPTION_FLAG_REVERSE, G_OPTION_ARG_NONE, &freeze_backbone,
        "Train the backbone too (no feature cache; GPU advised)", nullptr},
       integer("finetune-last-blocks", &o.finetune_last_blocks,
@@ -292,6 +296,7 @@ int main(int argc, char** argv) {
     set(o.backbone, backbone);
     set(o.backbone_weights, backbone_weights);
     set(o.variant, variant);
+    set(o.decoder_blocks, decoder_blocks);
     set(o.init, init);
     set(o.feature_cache, feature_cache);
     set(o.optimizer, optimizer);

@@ -55,10 +55,11 @@ int usage_error(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model, backbone = "mobilenet_v2", variant = "rcau";
+  std::string model, backbone = "mobilenet_v2", variant = "rcau", config;
   int size = 224, threads = 2, runs = 20;
   {
-    gchar *model_arg = nullptr, *backbone_arg = nullptr, *variant_arg = nullptr;
+    gchar *model_arg = nullptr, *backbone_arg = nullptr, *variant_arg = nullptr,
+          *config_arg = nullptr;
     const GOptionEntry entries[] = {
         {"model", 0, 0, G_OPTION_ARG_FILENAME, &model_arg,
          "Weights file to time (default: a randomly initialised network of --backbone and "
@@ -71,6 +72,11 @@ int main(int argc, char** argv) {
          "Group unit of the random network: rcau (default), baseline, convgru, rcau_no_reset, "
          "rcau_spatial, rcau_channel",
          "V"},
+        {"config", 0, 0, G_OPTION_ARG_STRING, &config_arg,
+         "The random network's whole configuration as a weights file's JSON (replaces "
+         "--backbone and --variant), e.g. '{\"sir_channels\": 128, \"decoder_channels\": 128, "
+         "\"decoder_separable\": true}'",
+         "JSON"},
         {"size", 0, 0, G_OPTION_ARG_INT, &size, "Square input size in pixels (default 224)", "S"},
         {"threads", 0, 0, G_OPTION_ARG_INT, &threads, "LibTorch intra-op threads (default 2)", "T"},
         {"runs", 0, 0, G_OPTION_ARG_INT, &runs,
@@ -99,7 +105,7 @@ int main(int argc, char** argv) {
     const bool parsed = g_option_context_parse(ctx, &argc, &argv, &error);
     g_option_context_free(ctx);
     for (auto [arg, to] : {std::pair{model_arg, &model}, std::pair{backbone_arg, &backbone},
-                           std::pair{variant_arg, &variant}}) {
+                           std::pair{variant_arg, &variant}, std::pair{config_arg, &config}}) {
       if (arg) *to = arg;
       g_free(arg);
     }
@@ -123,8 +129,12 @@ int main(int argc, char** argv) {
       net = cosal::load_rcan(model);
     } else {
       cosal::RcanConfig cfg;
-      cfg.backbone = backbone;
-      cfg.variant = variant;
+      if (!config.empty())
+        cfg = cosal::RcanConfig::from_json(config);
+      else {
+        cfg.backbone = backbone;
+        cfg.variant = variant;
+      }
       cfg.input_width = cfg.input_height = size;
       torch::manual_seed(0);
       net = cosal::Rcan(cfg);  // timing does not depend on the weights' values

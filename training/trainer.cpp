@@ -471,6 +471,7 @@ static TrainResult train_run(const TrainOptions& o) {
   cfg.sir_channels = o.sir_channels;
   cfg.decoder_channels = o.decoder_channels;
   cfg.decoder_context = o.decoder_context;
+  cfg.decoder_blocks = o.decoder_blocks;
   cfg.input_width = o.size;
   cfg.input_height = o.input_height();
   Rcan net(cfg);

@@ -56,7 +56,8 @@ struct TrainOptions {
   std::string feature_cache;   // encoded pool features: loaded if they match, else saved
   bool mirror = false;         // also train on left-right mirrored copies of the real images
   double boundary_weight = 0;  // F3Net pixel weights 1 + w·|avg(g) − g| on BCE and IoU (0: off)
-  bool decoder_context = false;  // RcanConfig::decoder_context
+  bool decoder_context = false;          // RcanConfig::decoder_context
+  std::string decoder_blocks = "dense";  // RcanConfig::decoder_blocks
   // A random zoom crop, flip and colour each step: one draw per video group,
   // one per image of a still-image set (augment.h); images are encoded every
   // step (no cache).
