@@ -22,9 +22,10 @@ struct DecoderOptions {
   // 3) + ReLU(1x1 conv of the global mean). Large objects need it: two 3x3
   // convs see only 5x5 cells (80 px at 224), less than a close-up car.
   bool context = false;
-  // RcanConfig::decoder_blocks: "separable_stages" sets separable_stages,
-  // "separable" both.
-  bool separable_stages = false;       // strides 8, 4: bilinear x2 + separable blocks
+  // RcanConfig::decoder_blocks: "bilinear" sets bilinear_stages,
+  // "separable_stages" both stage flags, "separable" all three.
+  bool bilinear_stages = false;        // upsample by a fixed bilinear x2, not a deconvolution
+  bool separable_stages = false;       // separable blocks at strides 8 and 4
   bool separable_context = false;      // conv_mid and the dilated context conv
   std::vector<int64_t> skip_channels;  // finest first, as BackboneFeatures::skips
   std::vector<int64_t> skip_strides;

@@ -36,7 +36,9 @@ RcanImpl::RcanImpl(const RcanConfig& cfg) : cfg_(cfg) {
   d.group_channels = cfg_.uses_group() ? c : 0;
   d.channels = cfg_.decoder_channels;
   d.context = cfg_.decoder_context;
-  d.separable_stages = cfg_.decoder_blocks != "dense";
+  d.bilinear_stages = cfg_.decoder_blocks != "dense";
+  d.separable_stages =
+      cfg_.decoder_blocks == "separable_stages" || cfg_.decoder_blocks == "separable";
   d.separable_context = cfg_.decoder_blocks == "separable";
   d.stride = stride;
   d.skip_channels = backbone->skip_channels();

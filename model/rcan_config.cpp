@@ -21,7 +21,7 @@ const std::set<std::string>& known_variants() {
 }
 
 const std::set<std::string>& known_decoder_blocks() {
-  static const std::set<std::string> names = {"dense", "separable", "separable_stages"};
+  static const std::set<std::string> names = {"dense", "bilinear", "separable", "separable_stages"};
   return names;
 }
 

@@ -22,7 +22,8 @@ struct RcanConfig {
   bool decoder_context = false;
   // The decoder's 3x3 blocks past its first conv: "dense" (3x3 convs and
   // learned 4x4 deconvolutions; files made before the key existed);
-  // "separable_stages": the upsampling stages (strides 8 and 4) as
+  // "bilinear": the same 3x3 convs, each upsampling stage a fixed bilinear
+  // x2 instead of a deconvolution; "separable_stages": the upsampling stages (strides 8 and 4) as
   // depthwise + pointwise convs after a fixed bilinear x2, the blocks at the
   // backbone stride dense; "separable": those too.
   std::string decoder_blocks = "dense";

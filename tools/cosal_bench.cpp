@@ -171,7 +171,9 @@ void parse_args(int argc, char** argv, Options& o) {
       {"force", 0, kFlag, G_OPTION_ARG_CALLBACK, cb, "Let --json replace an existing FILE",
        nullptr},
       {"threads", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
-       "CPU inference threads, 0-1024 (default 0: LibTorch's default)", "N"},
+       "CPU inference threads, 0-1024 (default 0: the element's default, $OMP_NUM_THREADS or "
+       "one per CPU)",
+       "N"},
       {"frames", 0, kValue, G_OPTION_ARG_CALLBACK, cb, "Frames per element run (default 60)", "N"},
       {"runs", 0, kValue, G_OPTION_ARG_CALLBACK, cb,
        "Timed runs per model-level measurement (default 30)", "N"},
@@ -283,7 +285,8 @@ struct TempFile {
 
 int run(const Options& o) {
   const auto machine = cosal::bench::describe_machine();
-  cosal::set_cpu_threads(o.threads);
+  // 0 is the element's own default, so that model and element level run alike.
+  cosal::set_cpu_threads(o.threads > 0 ? o.threads : cosal::default_cpu_threads());
   // The process-wide allocator setting an inference application makes
   // (engine.h); the library does not make it by itself.
   cosal::tune_malloc_for_inference();

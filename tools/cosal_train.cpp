@@ -190,8 +190,9 @@ int main(int argc, char** argv) {
       flag("decoder-context", &decoder_context,
            "Dilated conv + image pooling in the decoder (large objects; not in the paper)"),
       text("decoder-blocks", &decoder_blocks,
-           "Decoder blocks past its first conv: dense (default), separable_stages (bilinear x2 "
-           "and depthwise-separable convs at strides 8 and 4), separable (also at stride 16)",
+           "Decoder blocks past its first conv: dense (default), bilinear (fixed bilinear x2 "
+           "instead of learned deconvolutions), separable_stages (bilinear x2 and "
+           "depthwise-separable convs at strides 8 and 4), separable (also at stride 16)",
            "NAME"),
       {"no-freeze-backbone", 0, G_OPTION_FLAG_REVERSE, G_OPTION_ARG_NONE, &freeze_backbone,
        "Train the backbone too (no feature cache; GPU advised)", nullptr},

@@ -42,8 +42,8 @@ wall=$(echo "$(date +%s.%N) - $start" | bc)
 
 # The streaming thread is videotestsrc's ("videotestsrc0:s"); LibTorch's
 # OpenMP workers inherit its name. The main thread only loads the model.
-perf report -i "$tmp/perf.data" --comm 'videotestsrc0:s' --sort dso,sym --stdio -t ';' \
-  2>/dev/null | grep -v '^#' | grep -v '^$' >"$tmp/report.txt" || true
+perf report -i "$tmp/perf.data" --comm 'videotestsrc0:s' --sort dso,sym -F sample,dso,sym \
+  --stdio -t ';' 2>/dev/null | grep -v '^#' | grep -v '^$' >"$tmp/report.txt" || true
 total=$(perf report -i "$tmp/perf.data" --sort comm --stdio -t ';' -F sample 2>/dev/null |
   awk -F';' '!/^#/ && NF {s += $1} END {print s + 0}')
 streaming=$(perf report -i "$tmp/perf.data" --comm 'videotestsrc0:s' --sort comm --stdio -t ';' \
@@ -56,7 +56,8 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-50s %13s %7s\n' part 'CPU ms/frame' share
 awk -F';' -v n="$streaming" -v rate=$rate -v frames="$frames" '
   function part(dso, sym) {
-    if (dso ~ /^\[JIT\]|libtorch|libdnnl|libc10|libsleef|libgomp|libblas|libopenblas/) return "network (LibTorch, oneDNN)"
+    if (dso ~ /libgomp/) return "OpenMP workers spinning or waiting (libgomp)"
+    if (dso ~ /^\[JIT\]|libtorch|libdnnl|libc10|libsleef|libblas|libopenblas/) return "network (LibTorch, oneDNN)"
     if (dso ~ /orcexec|liborc|libgstvideo-/) return "colour conversion, scaling (GstVideoConverter)"
     if (dso ~ /videotestsrc/) return "source (videotestsrc)"
     if (sym ~ /MaskUpscaler|GuidedUpsampler/) return "mask upscale"
@@ -67,11 +68,11 @@ awk -F';' -v n="$streaming" -v rate=$rate -v frames="$frames" '
     if (dso ~ /libgst|libglib|libgobject/) return "GStreamer and GLib core"
     return "other"
   }
-  { pct = $1; sub(/%/, "", pct); gsub(/^ +| +$/, "", $2); gsub(/^ +| +$/, "", $3)
-    share[part($2, $3)] += pct }
+  { gsub(/^ +| +$/, "", $2); gsub(/^ +| +$/, "", $3); samples[part($2, $3)] += $1 }
   END {
-    for (p in share)
-      printf "%.4f\t%-50s %13.2f %6.1f%%\n", share[p], p, share[p] / 100 * n / rate * 1000 / frames, share[p]
-  }' "$tmp/report.txt" | sort -t$'\t' -k1,1 -g -r | cut -f2-
+    for (p in samples)
+      printf "%d\t%-50s %13.2f %6.1f%%\n", samples[p], p, samples[p] / rate * 1000 / frames,
+        100 * samples[p] / n
+  }' "$tmp/report.txt" | sort -t$'\t' -k1,1 -n -r | cut -f2-
 printf '%-50s %13.2f %6.1f%%\n' "all (streaming thread and its workers)" \
   "$(echo "$streaming / $rate * 1000 / $frames" | bc -l)" 100

@@ -32,7 +32,7 @@ struct ElementOptions {
   std::string edge_refine = "none";  // the element's edge-refine property
   int inference_size = 0;            // the element property (0 = model's native size)
   int refresh_interval = 8;
-  int threads = 0;  // element property (0 = leave LibTorch's setting)
+  int threads = 0;  // element property (0 = its default)
   int frames = 60;
   int skip = 5;  // first outputs left out of the latency statistics
 };
