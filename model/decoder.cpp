@@ -32,12 +32,12 @@ torch::Tensor relu_fresh(torch::Tensor x) {
 
 }  // namespace
 
-SeparableConvImpl::SeparableConvImpl(int64_t in, int64_t out, int64_t dilation) {
-  depthwise = register_module(
-      "depthwise",
-      nn::Conv2d(nn::Conv2dOptions(in, in, 3).padding(dilation).dilation(dilation).groups(in)));
-  pointwise = register_module("pointwise", nn::Conv2d(nn::Conv2dOptions(in, out, 1)));
-}
+SeparableConvImpl::SeparableConvImpl(int64_t in, int64_t out, int64_t dilation)
+    : depthwise(register_module(
+          "depthwise",
+          nn::Conv2d(
+              nn::Conv2dOptions(in, in, 3).padding(dilation).dilation(dilation).groups(in)))),
+      pointwise(register_module("pointwise", nn::Conv2d(nn::Conv2dOptions(in, out, 1)))) {}
 
 torch::Tensor SeparableConvImpl::forward(const torch::Tensor& x) {
   return conv2d(pointwise, conv2d(depthwise, x));
