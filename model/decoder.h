@@ -3,8 +3,9 @@
 // upsampling), 3x3 convs and bilinear-initialised ConvTranspose2d (stride 2,
 // kernel 4) stages that merge the backbone's finer skips through 1x1
 // projections, a final 3x3 logits conv and a bilinear resize to the input.
-// Separable blocks are a depthwise 3x3 conv and a pointwise 1x1 conv; a
-// separable stage upsamples with a fixed bilinear x2 instead.
+// Cheaper variants (RcanConfig::decoder_blocks) upsample with a fixed
+// bilinear x2 instead of the deconvolutions, and may make the 3x3 blocks
+// separable: a depthwise 3x3 conv and a pointwise 1x1 conv.
 #pragma once
 
 #include <vector>
@@ -64,12 +65,12 @@ class DecoderImpl : public torch::nn::Module {
     torch::Tensor forward(const torch::Tensor& x) const;
   };
 
-  torch::nn::Conv2d conv_in{nullptr};  // 3x3 over [S, G], dense in both designs
+  torch::nn::Conv2d conv_in{nullptr};  // 3x3 over [S, G], dense in every variant
   Block conv_mid;
   Block context_dilated;  // only with options.context
   torch::nn::Conv2d context_pool{nullptr};
   struct Stage {
-    torch::nn::ConvTranspose2d up{nullptr};  // null in separable stages (bilinear x2)
+    torch::nn::ConvTranspose2d up{nullptr};  // null with bilinear_stages (bilinear x2)
     torch::nn::Conv2d skip_proj{nullptr};    // null where no skip has this stride
     int64_t skip_index = -1;
     Block conv;
